@@ -199,7 +199,7 @@ class MoveQuantAboveFlatten(Transformation):
 
 class TightenBiasQuant(Transformation):
     """Give each (already exactly quantized) bias the narrowest signed bit width that holds its
-    values: Brevitas' Int32Bias is 32 bits on the accumulator grid, which would make every
+    values: the bias quantizer is 32 bits wide, which would make every
     accumulator 33 bits wide although the trained biases need far fewer. Values are unchanged."""
 
     def apply(self, model):

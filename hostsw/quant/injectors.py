@@ -6,10 +6,11 @@ Brevitas proxies read ``signed``, ``narrow_range`` and ``float_to_int_impl_type`
 
 from brevitas.inject import ExtendedInjector
 from brevitas.inject.enum import FloatToIntImplType
-from brevitas.proxy import ActQuantProxyFromInjector, WeightQuantProxyFromInjector
-from brevitas.quant.scaled_int import Int32Bias
+from brevitas.proxy import (ActQuantProxyFromInjector, BiasQuantProxyFromInjector,
+                            WeightQuantProxyFromInjector)
 
-from hostsw.quant.tensor_quant import ActTensorQuant, FixedPointTensorQuant
+from hostsw.quant.tensor_quant import (BIAS_BITS, AccumulatorBiasTensorQuant, ActTensorQuant,
+                                      FixedPointTensorQuant)
 
 
 class FixedPointWeightQuant(ExtendedInjector):
@@ -40,5 +41,14 @@ class FixedPointActQuant(ExtendedInjector):
     float_to_int_impl_type = FloatToIntImplType.ROUND
 
 
-#: bias on the accumulator grid (scale = input scale x weight scale), 32 bits: what hls4ml needs
-AccumulatorBiasQuant = Int32Bias
+class AccumulatorBiasQuant(ExtendedInjector):
+    """32-bit signed bias on the accumulator grid (input scale x weight scale) like Brevitas'
+    Int32Bias, but on a coarser power of two instead of saturating when the grid is too fine."""
+
+    proxy_class = BiasQuantProxyFromInjector
+    tensor_quant = AccumulatorBiasTensorQuant
+    requires_input_scale = True
+    bit_width = BIAS_BITS
+    signed = True
+    narrow_range = False
+    float_to_int_impl_type = FloatToIntImplType.ROUND

@@ -16,14 +16,11 @@ import torch
 import torch.nn.functional as F
 from brevitas.nn import QuantConv2d, QuantLinear
 
-from hostsw.fixedpoint import FixedPoint, check_rounding, quantize
+from hostsw.fixedpoint import check_rounding, quantize
 from hostsw.quant.grad import GradQuant
 from hostsw.quant.injectors import AccumulatorBiasQuant, FixedPointActQuant, FixedPointWeightQuant
 from hostsw.quant.precision import TENSOR_KINDS, Precision
-from hostsw.quant.tensor_quant import FixedPointTensorQuant, _FixedPointSTE
-
-#: bit width of the bias on the accumulator grid (Brevitas Int32Bias)
-BIAS_BITS = 32
+from hostsw.quant.tensor_quant import FixedPointTensorQuant, _FixedPointSTE, bias_fixed_point
 
 
 class QuantLayerMixin:
@@ -86,8 +83,8 @@ class QuantLayerMixin:
         wq = w_q.quantize(self.weight)
         bias = self.bias
         if bias is not None and bool(act_q.enabled) and bool(w_q.enabled):
-            acc = FixedPoint(BIAS_BITS, int(act_q.frac.item()) + int(w_q.frac.item()))
-            bias = _FixedPointSTE.apply(bias, acc, "nearest", "saturate", 0, 0, 0, False)
+            fp = bias_fixed_point(bias, int(act_q.frac.item()) + int(w_q.frac.item()))
+            bias = _FixedPointSTE.apply(bias, fp, "nearest", "saturate", 0, 0, 0, False)
         return xq, wq, bias
 
     def brevitas_forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,9 @@ from torch import nn
 from hostsw.fixedpoint import FixedPoint, check_rounding, frac_for_range, quantize
 from hostsw.quant.precision import Precision
 
+#: bit width of a MAC layer's bias (what hls4ml's Brevitas flow expects: Int32Bias)
+BIAS_BITS = 32
+
 
 class _FixedPointSTE(torch.autograd.Function):
     """Quantize forward; straight-through backward (zeroed where the value saturated, if clip)."""
@@ -90,9 +93,15 @@ class FixedPointTensorQuant(nn.Module):
 
     def set_precision(self, p: Precision) -> None:
         """Change bits/frac in place (buffers keep their identity, so optimizers and exports hold)."""
+        was_enabled = bool(self.enabled)
         self.enabled.fill_(not p.is_float)
         if p.is_float:
             return
+        if p.frac is None and was_enabled:
+            # a dynamic grid keeps its integer bits: eval mode (and an export) uses the frac of the
+            # last training step, which must follow a change of bits or the range would shrink
+            # (or grow) by 2**(old bits - new bits) until the next training step
+            self.frac.add_(float(p.bits - self.bits))
         self.bit_width_impl.bit_width.fill_(float(p.bits))
         self.frac_auto.fill_(p.frac is None)
         if p.frac is not None:
@@ -144,3 +153,43 @@ class ActTensorQuant(FixedPointTensorQuant):
                  narrow_range: bool = False, rounding: str = "nearest", tensor_id: int = 0):
         super().__init__(bit_width, frac, signed, narrow_range, rounding, tensor_id,
                          clip_grad=True)
+
+
+def bias_fixed_point(bias: torch.Tensor, acc_frac: int, bits: int = BIAS_BITS) -> FixedPoint:
+    """The bias grid: the accumulator's (input frac + weight frac, so the add is exact), unless
+    ``bits`` cannot hold max |bias| there; then the finest coarser power of two that can.
+
+    Brevitas' Int32Bias always uses the accumulator grid and saturates: with AdaPT's fine grids
+    (frac sums of 40+) that clips every bias to ~1e-5. A coarser bias grid stays exact in hardware
+    (hls4ml aligns the bias onto the accumulator grid by a left shift).
+    """
+    max_abs = 0.0
+    if bias.numel():
+        lo, hi = torch.aminmax(bias.detach())
+        max_abs = max(-float(lo), float(hi))
+    return FixedPoint(bits, min(int(acc_frac), frac_for_range(max_abs, bits, True)), True)
+
+
+def pow2_frac_of(scale: torch.Tensor) -> int:
+    """frac of a per-tensor power-of-two scale 2**-frac (the product of input and weight scales)."""
+    values = scale.detach().reshape(-1)
+    frac = -torch.log2(values[0]).item()
+    if not bool((values == values[0]).all()) or frac != round(frac):
+        raise ValueError(f"bias quantization needs one power-of-two accumulator scale, got {values}")
+    return int(round(frac))
+
+
+class AccumulatorBiasTensorQuant(nn.Module):
+    """Brevitas bias ``tensor_quant`` (x, accumulator scale) -> (quantized x, scale, 0, bits) on the
+    grid of ``bias_fixed_point``; its scale is what the QONNX export writes."""
+
+    def __init__(self, bit_width: int = BIAS_BITS):
+        super().__init__()
+        self.bits = int(bit_width)
+
+    def forward(self, x: torch.Tensor, input_scale: torch.Tensor):
+        fp = bias_fixed_point(x, pow2_frac_of(input_scale), self.bits)
+        y = _FixedPointSTE.apply(x, fp, "nearest", "saturate", 0, 0, 0, False)
+        scale = torch.tensor(fp.step, dtype=x.dtype, device=x.device)
+        zero_point = torch.zeros((), dtype=x.dtype, device=x.device)
+        return y, scale, zero_point, torch.tensor(float(self.bits), device=x.device)

@@ -5,9 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from hostsw.fixedpoint import quantize
+from hostsw.fixedpoint import FixedPoint, frac_for_range, quantize
 from hostsw.quant.layers import FxpConv2d, FxpLinear, quant_layers
 from hostsw.quant.precision import Precision
+from hostsw.quant.tensor_quant import bias_fixed_point
 
 
 def _image_batch(n=4, c=1, h=12, w=12, seed=0):
@@ -152,3 +153,41 @@ def test_rounding_and_seed_survive_load_state_dict():
     q = m.quantizer("weight")
     assert q.rounding == "stochastic" and q.seed == 42
     assert m.quantizer("act").seed == 42 and m.quantizer("grad").seed == 42
+
+
+def test_bias_on_the_accumulator_grid_unless_it_would_clip():
+    """Static 8-bit grids: the bias sits on the accumulator grid (the add is exact). AdaPT-style
+    fine grids (frac sum 44, where 32 bits reach only 2**-13): the bias moves to a coarser power
+    of two instead of saturating, and both forward paths agree."""
+    b = torch.tensor([0.3, -0.12, 0.004])
+    assert bias_fixed_point(b, 14) == FixedPoint(32, 14)
+    fine = bias_fixed_point(b, 44)
+    assert fine.frac == frac_for_range(0.3, 32) < 44
+    torch.manual_seed(0)
+    lin = FxpLinear(16, 3, weight_bits=16, act_bits=16)
+    lin.set_precision("weight", Precision(16, 24))
+    lin.set_precision("act", Precision(16, 20))
+    with torch.no_grad():
+        lin.bias.copy_(b)
+    lin.eval()
+    x = torch.rand(4, 16) * 0.01
+    _, _, bq = lin._quant_operands(x)
+    assert torch.allclose(bq, b, rtol=0, atol=2.0 ** -fine.frac)
+    assert torch.equal(lin(x), lin.brevitas_forward(x))
+
+
+def test_eval_grid_keeps_its_range_when_bits_change():
+    """An activation's dynamic frac is frozen in eval at the last training step's; a controller
+    changing bits after that step (AdaPT at the last step of an epoch) must not shrink the range:
+    16 -> 14 bits kept the frac once and clipped every activation above 10 to 10 at test time."""
+    from hostsw.quant.tensor_quant import ActTensorQuant
+    x = torch.linspace(0, 40, 101)
+    q = ActTensorQuant(16, None, signed=False)
+    q.train()
+    q.quantize(x)
+    q.eval()
+    for bits in (14, 20, 8):
+        q.set_precision(Precision(bits))
+        assert q.fixed_point() == FixedPoint(bits, frac_for_range(40.0, bits, False), False)
+        y = q.quantize(x)
+        assert (y - x).abs().max() <= q.fixed_point().step / 2
