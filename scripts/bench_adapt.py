@@ -46,19 +46,38 @@ def run_one(preset: str, epochs: int, workdir: Path) -> dict:
     return train(cfg, out, opts)
 
 
-def high_precision_notes(run_dir: Path, summary: dict) -> str:
-    """Which layers hold the most bits, and from when (from precision.jsonl)."""
-    rows = [r for r in read_jsonl(run_dir / "precision.jsonl") if r["kind"] == "weight"]
-    steps_per_epoch = max(1, summary["steps"] // max(1, summary["epochs"]))
-    notes = []
-    for layer, kinds in summary["final_precision"].items():
-        mine = [r for r in rows if r["layer"] == layer and r["bits"] is not None]
-        if not mine:
+def bits_per_epoch(run_dir: Path, summary: dict) -> dict[str, list[float]]:
+    """Time-averaged weight word length of each layer in each epoch (from precision.jsonl: each
+    row holds from its step until the layer's next change)."""
+    rows = sorted((r for r in read_jsonl(run_dir / "precision.jsonl")
+                   if r["kind"] == "weight" and r["bits"] is not None), key=lambda r: r["step"])
+    total, epochs = summary["steps"], summary["epochs"]
+    per_epoch = total / epochs
+    out: dict[str, list[float]] = {}
+    for layer in summary["final_precision"]:
+        changes = [(r["step"], r["bits"]) for r in rows if r["layer"] == layer]
+        if not changes:
             continue
-        peak = max(mine, key=lambda r: r["bits"])
-        notes.append(f"{layer} ends at <{kinds['weight'][0]},{kinds['weight'][1]}>, peak "
-                     f"{peak['bits']} bits from epoch {1 + peak['step'] // steps_per_epoch}")
-    return "; ".join(notes)
+        sums = [0.0] * epochs
+        bounds = [s for s, _ in changes[1:]] + [total]
+        for (start, bits), stop in zip(changes, bounds):
+            for e in range(epochs):
+                lo, hi = max(start, e * per_epoch), min(stop, (e + 1) * per_epoch)
+                if hi > lo:
+                    sums[e] += bits * (hi - lo)
+        out[layer] = [v / per_epoch for v in sums]
+    return out
+
+
+def bits_table(run_dir: Path, summary: dict) -> list[str]:
+    table = bits_per_epoch(run_dir, summary)
+    epochs = summary["epochs"]
+    lines = ["| layer | " + " | ".join(str(e + 1) for e in range(epochs)) + " | final <BW,FL> |",
+             "|---|" + "---:|" * epochs + "---|"]
+    for layer, values in table.items():
+        bw, fl = summary["final_precision"][layer]["weight"]
+        lines.append(f"| {layer} | " + " | ".join(f"{v:.1f}" for v in values) + f" | <{bw},{fl}> |")
+    return lines
 
 
 def main() -> int:
@@ -68,12 +87,15 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--workdir", default=str(ROOT / "runs" / "bench_adapt"))
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    ap.add_argument("--machine", default=None, help="extra words for the machine line (load)")
+    ap.add_argument("--notes", default=None, help="a file of analysis appended to the section")
     args = ap.parse_args()
     workdir = Path(args.workdir)
 
     lines = [f"Command: `python scripts/bench_adapt.py --datasets {' '.join(args.datasets)} "
              f"--epochs {args.epochs}`",
-             f"Machine: {platform.machine()}, CPU, {time.strftime('%Y-%m-%d')}; seed 0, batch 256, "
+             f"Machine: {platform.machine()}, CPU, {time.strftime('%Y-%m-%d')}"
+             + (f" ({args.machine})" if args.machine else "") + "; seed 0, batch 256, "
              "SGD (same optimizer and LR schedule for all controllers).",
              "BitOPs: MACs x (b_a b_w + b_e b_w + b_a b_e) per pass, vs fp32 at 32 bits. WL model: "
              "the AdaPT paper's density x (MAdds x word length + PD/PU overhead), vs MAdds x 32; "
@@ -102,8 +124,11 @@ def main() -> int:
                   f"static 8-bit ({adapt['cost']['bitops_rel_fp32'] / 0.0625:.1f}x). {PAPER}; "
                   f"ours: {adapt['cost']['adapt_speedup']:.2f}x and "
                   f"{adapt['cost']['model_size']['rel_fp32']:.2f}.",
-                  "", "Where AdaPT holds precision: "
-                  + high_precision_notes(workdir / f"{base}-adapt", adapt), ""]
+                  "", "Where AdaPT holds precision: average weight word length per layer and "
+                  "epoch (activations and errors follow the layer's bits):", "",
+                  *bits_table(workdir / f"{base}-adapt", adapt), ""]
+    if args.notes:
+        lines += [Path(args.notes).read_text().rstrip(), ""]
     update_section(Path(args.out), "adapt", "AdaPT vs fp32 vs static 8-bit (LeNet-5)",
                    "\n".join(lines))
     print("\n".join(lines))

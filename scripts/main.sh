@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Set up (if needed) and run the main job: train (preset $HOSTSW_MAIN_PRESET, default LeNet-5 on
-# MNIST, static 8-bit W/A/G), export QONNX with the learned precisions, generate the hls4ml
+# MNIST with the AdaPT controller), export QONNX with the learned precisions, generate the hls4ml
 # ap_fixed project, C-simulate it on >= 1,000 test images against the exact reference, then print
 # the report (accuracy, per-layer precision, cost vs fp32, bit-exact rate, where the project is).
 # Extra arguments go to `hostsw train` (e.g. --epochs 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-PRESET=${HOSTSW_MAIN_PRESET:-lenet5-mnist-static8}
+PRESET=${HOSTSW_MAIN_PRESET:-lenet5-mnist-adapt}
 OUT=${HOSTSW_MAIN_OUT:-runs/main}
 IO=${HOSTSW_MAIN_IO_TYPE:-io_stream}
 SAMPLES=${HOSTSW_MAIN_CSIM_SAMPLES:-1000}

@@ -87,6 +87,12 @@ class QuantLayerMixin:
             bias = _FixedPointSTE.apply(bias, fp, "nearest", "saturate", 0, 0, 0, False)
         return xq, wq, bias
 
+    @property
+    def exporting(self) -> bool:
+        """Brevitas' export managers switch the quantizer proxies (not the layer) to export mode:
+        then the fast path would trace plain arithmetic instead of Quant nodes."""
+        return bool(self.export_mode or self.weight_quant.export_mode)
+
     def brevitas_forward(self, x: torch.Tensor) -> torch.Tensor:
         """Brevitas' own QuantLayer path (used by export; tests compare it with ``forward``)."""
         out = super().forward(x)
@@ -108,8 +114,8 @@ class FxpConv2d(QuantLayerMixin, QuantConv2d):
         self._init_quant(grad_bits, grad_rounding, tensor_id)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.export_mode:
-            return super().forward(x)
+        if self.exporting:
+            return self.brevitas_forward(x)
         if self.fully_float:
             y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                          self.groups)
@@ -132,8 +138,8 @@ class FxpLinear(QuantLayerMixin, QuantLinear):
         self._init_quant(grad_bits, grad_rounding, tensor_id)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.export_mode:
-            return super().forward(x)
+        if self.exporting:
+            return self.brevitas_forward(x)
         if self.fully_float:
             y = F.linear(x, self.weight, self.bias)
         else:

@@ -191,3 +191,17 @@ def test_eval_grid_keeps_its_range_when_bits_change():
         assert q.fixed_point() == FixedPoint(bits, frac_for_range(40.0, bits, False), False)
         y = q.quantize(x)
         assert (y - x).abs().max() <= q.fixed_point().step / 2
+
+
+def test_brevitas_export_traces_quant_nodes(tmp_path):
+    """Brevitas' QONNX manager puts only the proxies in export mode; the layer must then leave
+    its fast path, or the export is plain float arithmetic without Quant nodes."""
+    import onnx
+    from brevitas.export import export_qonnx
+    model = nn.Sequential(FxpLinear(8, 4, bias=False, weight_bits=5, act_bits=6))
+    model.train()
+    model(torch.rand(2, 8))
+    model.eval()
+    export_qonnx(model, torch.rand(1, 8), export_path=str(tmp_path / "m.onnx"), dynamo=False)
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node]
+    assert ops.count("Quant") == 2 and "MatMul" in ops
