@@ -24,7 +24,8 @@ def _default_out(name: str) -> Path:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from hostsw.train import TrainOptions, load_config, resume, train
-    opts = TrainOptions(device=args.device, progress=not args.no_progress, download=args.download)
+    opts = TrainOptions(device=args.device, progress=not args.no_progress, download=args.download,
+                        threads=args.threads)
     if args.resume is not None:
         if args.config is not None:
             raise ConfigError("--resume continues a run with its saved config: drop --preset/"
@@ -140,7 +141,8 @@ def cmd_csim(args: argparse.Namespace) -> int:
     from hostsw.export.flow import run_csim
     run_dir, onnx_path = _source(args)
     samples = args.samples if args.samples is not None else (None if args.inputs else 1000)
-    cfg = CsimConfig(samples=samples, jobs=args.jobs, opt_flag="-" + args.opt).validate()
+    cfg = CsimConfig(samples=samples, jobs=args.jobs, opt_flag=args.opt and "-" + args.opt,
+                     exact_ap_types=args.exact_ap_types).validate()
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     r = run_csim(run_dir=run_dir, onnx_path=onnx_path,
                  inputs=Path(args.inputs) if args.inputs else None,
@@ -154,8 +156,8 @@ def cmd_csim(args: argparse.Namespace) -> int:
     if r["software_accuracy"] is not None:
         print(f"accuracy: C sim {pct(r['csim_accuracy'])}, software {pct(r['software_accuracy'])}")
     compiled = "cached" if r["compile_cached"] else f"{r['compile_s']:.1f} s"
-    print(f"compile: {compiled}; simulation {r['samples_per_s']} samples/s on {r['jobs']} "
-          f"process(es); project {r['project']}")
+    print(f"compile: {compiled} ({r['compiler']}, {r['ap_types']} ap_types); simulation "
+          f"{r['samples_per_s']} samples/s on {r['jobs']} process(es); project {r['project']}")
     if r.get("outputs"):
         print(f"outputs: {r['outputs']}")
     print(f"report: {r['report']}")
@@ -206,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--download", action="store_true",
                    help="download a missing dataset (CIFAR-10; needs internet access)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads for torch (default: one per core; use fewer on a busy machine)")
     t.set_defaults(func=cmd_train)
 
     r = sub.add_parser("report", help="print a run's tables and write report.png",
@@ -241,10 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hls_options(h)
     h.set_defaults(func=cmd_hls)
 
-    c = sub.add_parser("csim", help="compile with g++ and compare C simulation bit for bit",
-                       description="Compile the hls4ml project (g++, cached by content hash) and "
-                       "run it. With RUN_DIR: the run's test set against the exact reference and "
-                       "the software model. With --onnx and --inputs X.npy (NCHW float): write the "
+    c = sub.add_parser("csim", help="compile (clang++ or g++) and compare C simulation bit for "
+                       "bit", description="Compile the hls4ml project ($CXX, else clang++ or g++; "
+                       "cached by content hash) and run it. With RUN_DIR: the run's test set "
+                       "against the exact reference and the software model. With --onnx and "
+                       "--inputs X.npy (NCHW float): write the "
                        "C-sim outputs to --outputs. Writes csim.json. Exit status 0 when every "
                        "sample is bit-exact, 1 when some differ, 2 on a usage or tool error.")
     c.add_argument("run_dir", metavar="RUN_DIR", nargs="?")
@@ -258,9 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--project", metavar="DIR", help="an existing `hostsw hls` project (default: "
                    "generate one, cached)")
     c.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: CPU cores)")
-    c.add_argument("--opt", default="O1", choices=["O0", "O1", "O2", "O3", "Os"],
-                   help="g++ optimisation level (default O1: runs as fast as O3 here and builds "
-                   "~3x faster)")
+    c.add_argument("--opt", default=None, choices=["O0", "O1", "O2", "O3", "Os"],
+                   help="optimisation level (default O2 with clang++, O1 with g++: the fastest "
+                   "build + run of each, docs/BENCHMARKS.md)")
+    c.add_argument("--exact-ap-types", action="store_true",
+                   help="build on hls4ml's unmodified ap_types headers (about 10x slower; "
+                   "cross-checks the simulation copy, see hostsw/export/csim.py)")
     c.add_argument("--report", metavar="FILE",
                    help="csim.json path (default RUN_DIR/csim.json or beside the ONNX file)")
     c.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

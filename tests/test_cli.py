@@ -74,10 +74,22 @@ def test_report_on_non_run(capsys, tmp_path):
     _fails(["report", str(tmp_path)], capsys, "not a hostsw run directory")
 
 
+def test_threads_zero(capsys, tmp_path):
+    _fails(["train", "--preset", "mlp-digits-static8", "--threads", "0", "--out",
+            str(tmp_path / "o")], capsys, "--threads 0")
+    assert not (tmp_path / "o").exists()
+
+
 def test_train_and_report_end_to_end(capsys, tmp_path):
+    import torch
     out = tmp_path / "run"
-    assert main(["train", "--preset", "mlp-digits-static8", "--epochs", "2", "--out", str(out),
-                 "--no-progress"]) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert main(["train", "--preset", "mlp-digits-static8", "--epochs", "2", "--out",
+                     str(out), "--no-progress", "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
     assert "test accuracy" in capsys.readouterr().out
     assert main(["report", str(out)]) == 0
     text = capsys.readouterr().out

@@ -76,15 +76,19 @@ class HlsConfig:
 
 @dataclass
 class CsimConfig:
-    """``hostsw csim``: compile the project with g++ and compare it with the exact reference."""
+    """``hostsw csim``: compile the project (clang++ or g++) and compare it with the exact
+    reference."""
 
     #: test samples to simulate (RUN_DIR mode); null = the whole test set
     samples: int | None = 1000
     #: worker processes running the compiled model (null = one per CPU core)
     jobs: int | None = None
-    #: g++ optimisation flag. -O1 builds LeNet-5 about 3x faster than hls4ml's -O3 and runs as fast
-    #: (scripts/bench_csim.py measures both)
-    opt_flag: str = "-O1"
+    #: optimisation flag; null = -O2 with clang++, -O1 with g++ (the fastest build + run for each;
+    #: scripts/bench_csim.py measures them side by side)
+    opt_flag: str | None = None
+    #: build on hls4ml's unmodified ap_types headers instead of the simulation copy (about 10x
+    #: slower; a cross-check: hostsw/export/csim.py says why the copy is exact)
+    exact_ap_types: bool = False
     #: folder of compiled projects keyed by content hash (null = $HOSTSW_CACHE_DIR or
     #: ~/.cache/hostsw/csim)
     cache_dir: str | None = None
@@ -94,7 +98,7 @@ class CsimConfig:
             raise ConfigError(f"samples={self.samples} must be >= 1")
         if self.jobs is not None and self.jobs < 1:
             raise ConfigError(f"jobs={self.jobs} must be >= 1")
-        if self.opt_flag not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
+        if self.opt_flag not in (None, "-O0", "-O1", "-O2", "-O3", "-Os"):
             raise ConfigError(f"opt_flag={self.opt_flag!r}: use -O0, -O1, -O2, -O3 or -Os")
         return self
 

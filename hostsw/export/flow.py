@@ -172,9 +172,10 @@ def run_csim(run_dir: Path | None = None, onnx_path: Path | None = None,
         project_name = hls_cfg.project_name
         hls_used = {k: getattr(hls_cfg, k) for k in ("backend", "io_type", "reuse_factor",
                                                       "strategy")}
-    log(f"compiling {project} with g++ {cfg.opt_flag} (cached by content hash) ...")
+    log(f"compiling {project} (cached by content hash) ...")
     cache = Path(cfg.cache_dir) if cfg.cache_dir else None
-    compiled = compile_project(Path(project), project_name, cfg.opt_flag, cache)
+    compiled = compile_project(Path(project), project_name, cfg.opt_flag, cache,
+                               exact_ap_types=cfg.exact_ap_types or None)
     n_in = int(np.prod(an.canon.input_shape[1:]))
     out_shape = tuple(an.canon.output_shape[1:])
     model = CsimModel(compiled.library, n_in, int(np.prod(out_shape)))
@@ -193,6 +194,8 @@ def run_csim(run_dir: Path | None = None, onnx_path: Path | None = None,
         "software_accuracy": None,
         "compile_s": round(compiled.compile_s, 3),
         "compile_cached": compiled.cached,
+        "compiler": f"{Path(compiled.compiler).name} {' '.join(compiled.flags)}",
+        "ap_types": compiled.ap_types,
         "samples_per_s": round(len(x) / sim_s, 1) if sim_s > 0 else None,
         "sim_s": round(sim_s, 3),
         "jobs": model.last_jobs,

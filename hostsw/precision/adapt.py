@@ -12,7 +12,6 @@ next epoch boundary, which is how the C-simulation and board back-ends switch pr
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import asdict, dataclass, fields
 

@@ -14,7 +14,6 @@ type list (first build ~40 s wall on 2 cores, ~70 s of CPU; afterwards free); wi
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import math
 import os
 import shutil
@@ -25,6 +24,8 @@ import numpy as np
 import pytest
 
 from hostsw.fixedpoint import FixedPoint, dither_u32, lowbias32, quantize
+
+from ap_types_location import ap_types_dir
 
 pytestmark = pytest.mark.csim
 
@@ -78,14 +79,6 @@ STOCH_TYPES = [
     (True, 4, -3, "saturate", 2),
 ]
 STOCH_KEYS = [(0, 0, 0), (1234, 7, 42), (2**40 + 5, -3, 2**33 + 9)]  # masked to 32 bits
-
-
-def _ap_types_dir() -> Path | None:
-    spec = importlib.util.find_spec("hls4ml")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    d = Path(list(spec.submodule_search_locations)[0]) / "templates" / "vivado" / "ap_types"
-    return d if (d / "ap_fixed.h").is_file() else None
 
 
 def _type_lines() -> list[str]:
@@ -157,7 +150,7 @@ def oracle(request, tmp_path_factory) -> Oracle:
     gxx = shutil.which(os.environ.get("CXX", "g++")) or shutil.which("g++")
     if gxx is None:
         pytest.skip("g++ not found: apt-get install g++")
-    ap_types = _ap_types_dir()
+    ap_types = ap_types_dir()
     if ap_types is None:
         pytest.skip("hls4ml's ap_types headers not found: pip install hls4ml==1.3.0")
     lines = _type_lines()

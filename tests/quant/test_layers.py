@@ -1,6 +1,5 @@
 """Quantized layers: runtime <bits, frac> in place, Brevitas path == fast path, gradients."""
 
-import numpy as np
 import pytest
 import torch
 from torch import nn

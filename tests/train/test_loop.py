@@ -7,7 +7,7 @@ import torch
 
 from hostsw.errors import ConfigError, TrainingDivergedError
 from hostsw.io import read_jsonl
-from hostsw.train import TrainOptions, Trainer, config_from_dict, resume, train
+from hostsw.train import TrainOptions, Trainer, config_from_dict, train
 from hostsw.train.rundir import start_fresh
 
 QUIET = TrainOptions(progress=False, log=lambda s: None)
