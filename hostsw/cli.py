@@ -25,11 +25,11 @@ def _default_out(name: str) -> Path:
 def cmd_train(args: argparse.Namespace) -> int:
     from hostsw.train import TrainOptions, load_config, resume, train
     opts = TrainOptions(device=args.device, progress=not args.no_progress, download=args.download,
-                        threads=args.threads)
+                        threads=args.threads, backend=args.backend)
     if args.resume is not None:
-        if args.config is not None:
+        if args.config is not None or args.set:
             raise ConfigError("--resume continues a run with its saved config: drop --preset/"
-                              "--config (use --epochs to extend it)")
+                              "--config/--set (use --epochs to extend it)")
         summary = resume(Path(args.resume), opts, epochs=args.epochs)
         out = Path(args.resume)
     else:
@@ -37,6 +37,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError("name a preset (--preset lenet5-mnist-static8; `hostsw presets` "
                               "lists them) or a YAML file (--config FILE)")
         cfg = load_config(args.config)
+        if args.set:
+            from hostsw.train.config import apply_overrides
+            cfg = apply_overrides(cfg, args.set)
         for key in ("epochs", "batch_size", "seed", "limit_train", "limit_test", "data_dir"):
             value = getattr(args, key)
             if value is not None:
@@ -115,7 +118,33 @@ def _source(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
             Path(args.onnx) if args.onnx else None)
 
 
+def cmd_hls_training(args: argparse.Namespace) -> int:
+    from hostsw.runtime.project import TrainingProjectConfig, write_training_project
+    if args.run_dir is None or args.onnx is not None:
+        raise ConfigError("--training needs a RUN_DIR (the training kernels are sized from the "
+                          "run's model and precision log), not --onnx")
+    cfg = TrainingProjectConfig(part=args.part if args.part != _DEFAULT_PART else
+                                TrainingProjectConfig.part, clock_ns=args.clock_ns)
+    m = write_training_project(Path(args.run_dir), Path(args.out), cfg)
+    print(f"training-kernel project: {m['project']}")
+    print(f"  engine: {m['organisation']}")
+    print(f"  tiers: {', '.join(map(str, m['tiers']))} (from the precision log); tops "
+          f"{', '.join(m['tops'])}")
+    for name, g in m["layers"].items():
+        print(f"  {name:8s} {g['in_ch']}x{g['in_h']}x{g['in_w']} -> {g['out_ch']} "
+              f"k{g['k_h']}x{g['k_w']} s{g['stride']} p{g['pad']}  final bits {g['final_bits']}")
+    print(f"  test bench: {len(m['vectors'])} reference vectors in {m['project']}/tb/vectors")
+    print(f"synthesize: cd {m['project']} && vitis_hls -f build.tcl   |   bench with g++: "
+          "see README (hls/tests/mac_engine_tb.cpp)")
+    return 0
+
+
+_DEFAULT_PART = "xcu250-figd2104-2L-e"
+
+
 def cmd_hls(args: argparse.Namespace) -> int:
+    if args.training:
+        return cmd_hls_training(args)
     from hostsw.export.convert import build_project, format_table
     from hostsw.export.flow import ensure_export
     cfg = _hls_config(args)
@@ -173,7 +202,7 @@ def _add_hls_options(q: argparse.ArgumentParser) -> None:
                    help="hls4ml ReuseFactor (default 1: fully parallel)")
     q.add_argument("--strategy", choices=["Latency", "Resource"],
                    help="hls4ml Strategy (default Latency for reuse 1, else Resource)")
-    q.add_argument("--part", default="xcu250-figd2104-2L-e", help="FPGA part")
+    q.add_argument("--part", default=_DEFAULT_PART, help="FPGA part")
     q.add_argument("--clock-ns", dest="clock_ns", type=float, default=5.0, metavar="NS",
                    help="clock period in ns (default 5)")
 
@@ -207,6 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder with the dataset files (idx / cifar-10-batches-py)")
     t.add_argument("--download", action="store_true",
                    help="download a missing dataset (CIFAR-10; needs internet access)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value (repeatable), e.g. --set controller.apply_at=epoch "
+                   "or --set bifurcation.grad_w=16 (VALUE is YAML)")
+    t.add_argument("--backend", default="software",
+                   choices=["software", "reference", "csim", "board"],
+                   help="MAC engine: software (torch, default), reference (exact integers), csim "
+                   "(the hls/ kernels in C simulation, bit-exact with reference) or board")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--threads", type=int, metavar="N",
                    help="CPU threads for torch (default: one per core; use fewer on a busy machine)")
@@ -242,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("run_dir", metavar="RUN_DIR", nargs="?")
     h.add_argument("--onnx", metavar="FILE", help="a QONNX file instead of a run directory")
     h.add_argument("--out", metavar="DIR", required=True, help="project folder (new or empty)")
+    h.add_argument("--training", action="store_true",
+                   help="write the training-kernel project instead (fwd / bwd-data / bwd-weight "
+                   "MAC engine with runtime precision, sized from the run; tcl + test bench)")
     _add_hls_options(h)
     h.set_defaults(func=cmd_hls)
 

@@ -405,3 +405,132 @@ def apply_overflow(k: torch.Tensor, fp: FixedPoint, overflow: str) -> torch.Tens
     if overflow == "saturate_sym" and fp.signed and fp.bits > 1:
         lo = -fp.max_int
     return k.clamp_(lo, fp.max_int)
+
+
+# --- integer requantization (the training kernels' output stage) --------------------------------
+#: |acc| below this takes the vectorized int64 path; wider accumulators use exact Python integers
+_INT64_SAFE = 1 << 62
+
+
+def requantize_int(acc: np.ndarray, shift: int, out: FixedPoint, rounding: str = "nearest",
+                   overflow: str = "saturate", seed: int | None = None, tensor_id: int = 0,
+                   step: int = 0) -> np.ndarray:
+    """The ap_fixed cast of exact integers ``acc`` (value acc * 2**-F) onto ``out``'s grid
+    2**-(F - shift), returned as int64 integers k of ``out`` (value k * 2**-out.frac).
+
+    This is the runtime requantizer of the HLS training kernels (hls/include/hostsw_mac.h):
+    ``shift > 0`` drops ``shift`` bits with nearest-even, floor or stochastic rounding (the dither
+    of ``quantize``, element index = row-major flat index), ``shift <= 0`` shifts left; then
+    ``overflow`` saturates, symmetric-saturates or wraps to ``out.bits`` (<= 64 signed, <= 63
+    unsigned). ``acc`` is an int64 array or an object array of Python ints (exact accumulators
+    wider than 62 bits). Checked against ``quantize`` (oracle-checked against ap_fixed) and
+    against ap_fixed casts in C++ (tests/fixedpoint/test_requantize.py).
+    """
+    check_rounding(rounding)
+    check_overflow(overflow)
+    shift = int(shift)
+    if not -64 <= shift <= 127:
+        raise ConfigError(f"requantize shift={shift} is out of range: use -64..127")
+    if out.bits > (64 if out.signed else 63):
+        raise ConfigError(f"requantize output {out} is wider than a 64-bit output word")
+    arr = np.asarray(acc)
+    shape = arr.shape
+    flat = arr.reshape(-1)
+    h = None
+    if rounding == "stochastic":
+        h = dither_u32(flat.size, 0 if seed is None else int(seed), tensor_id, step).numpy()
+    wide = flat.dtype == object and flat.size and max(abs(int(flat.max())),
+                                                      abs(int(flat.min()))) >= _INT64_SAFE
+    if not wide:
+        k = _requantize_int64(flat.astype(np.int64), shift, out, rounding, overflow, h)
+    else:
+        k = _requantize_python(flat, shift, out, rounding, overflow, h)
+    return k.reshape(shape)
+
+
+def _bounds(out: FixedPoint, overflow: str) -> tuple[int, int]:
+    hi = out.max_int
+    lo = out.min_int
+    if overflow == "saturate_sym" and out.signed and out.bits > 1:
+        lo = -hi
+    return lo, hi
+
+
+def _requantize_int64(a: np.ndarray, s: int, out: FixedPoint, rounding: str, overflow: str,
+                      h: np.ndarray | None) -> np.ndarray:
+    """|a| < 2**62: every intermediate below stays inside int64."""
+    if np.any(np.abs(a) >= _INT64_SAFE):
+        return _requantize_python(a.astype(object), s, out, rounding, overflow, h)
+    if s > 0:
+        sc = min(s, 62)
+        fl = a >> sc  # floor(a / 2**s) exactly: |a| < 2**62 makes it 0 or -1 for s >= 62
+        if rounding == "floor":
+            q = fl
+        elif rounding == "nearest":
+            if s >= 62:  # |a| < 2**(s-1): nearest is 0 for either sign
+                q = np.zeros_like(a)
+            else:
+                rem = a - (fl << s)
+                half = np.int64(1) << (s - 1)
+                q = fl + ((rem > half) | ((rem == half) & ((fl & 1) == 1)))
+        else:
+            t = min(s, 32)
+            # the top t of the s discarded bits of a (two's complement, infinitely sign-extended)
+            r_top = (a >> min(s - t, 63)) & ((np.int64(1) << t) - 1)
+            q = fl + ((h >> (32 - t)) < r_top)
+    elif s == 0:
+        q = a
+    else:
+        lo, hi = _bounds(out, overflow)
+        if overflow == "wrap":
+            # modulo 2**64 is enough for any output of <= 64 bits
+            q = (a.astype(np.uint64) << np.uint64(-s)).astype(np.int64) if -s < 64 else \
+                np.zeros_like(a)
+        else:
+            # saturate before the shift (no int64 overflow): a * 2**n > hi iff a > floor(hi / 2**n),
+            # a * 2**n < lo iff a < ceil(lo / 2**n)
+            n = -s
+            c_hi, c_lo = hi >> n, -((-lo) >> n)
+            inside = np.clip(a, c_lo, c_hi) << np.int64(min(n, 63))
+            return np.where(a > c_hi, hi, np.where(a < c_lo, lo, inside)).astype(np.int64)
+    return _overflow_int64(q.astype(np.int64), out, overflow)
+
+
+def _overflow_int64(q: np.ndarray, out: FixedPoint, overflow: str) -> np.ndarray:
+    if overflow == "wrap":
+        if out.bits == 64:
+            return q
+        drop = np.uint64(64 - out.bits)
+        u = q.astype(np.uint64) << drop
+        return (u.astype(np.int64) >> drop.astype(np.int64)) if out.signed else \
+            (u >> drop).astype(np.int64)
+    lo, hi = _bounds(out, overflow)
+    return np.clip(q, lo, hi).astype(np.int64)
+
+
+def _requantize_python(a: np.ndarray, s: int, out: FixedPoint, rounding: str, overflow: str,
+                       h: np.ndarray | None) -> np.ndarray:
+    """Exact on Python integers of any width (one element at a time: for wide accumulators)."""
+    lo, hi = _bounds(out, overflow)
+    res = np.empty(a.size, dtype=np.int64)
+    t = min(s, 32)
+    for i, v in enumerate(a.tolist()):
+        v = int(v)
+        if s > 0:
+            q = v >> s
+            rem = v - (q << s)
+            if rounding == "nearest":
+                half = 1 << (s - 1)
+                q += rem > half or (rem == half and q & 1 == 1)
+            elif rounding == "stochastic":
+                q += (int(h[i]) >> (32 - t)) < (rem >> (s - t))
+        else:
+            q = v << -s
+        if overflow == "wrap":
+            q &= (1 << out.bits) - 1
+            if out.signed and q >> (out.bits - 1):
+                q -= 1 << out.bits
+        else:
+            q = min(max(q, lo), hi)
+        res[i] = q
+    return res

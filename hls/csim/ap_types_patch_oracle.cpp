@@ -191,6 +191,27 @@ void int_ops() {
   d.print("int_ops", int_name<W, S>());
 }
 
+// products of two ap_int_base of different widths / signedness, also narrowed and accumulated
+template <int W1, bool S1, int W2, bool S2>
+void int_mul() {
+  typedef ap_int_base<W1, S1> A;
+  typedef ap_int_base<W2, S2> B;
+  Digest d;
+  ap_int_base<W1 + W2 + 8, true> acc = 0;
+  for (int i = 0; i < kPatterns; i++) {
+    A a((long long)pattern(i));
+    B b((long long)pattern((i * 13 + 5) % kPatterns));
+    add_bits(d, a * b);
+    add_bits(d, b * a);
+    add_bits(d, ap_int_base<(W1 > W2 ? W1 : W2), true>(a * b));  // narrowing
+    acc += a * b;
+    add_bits(d, acc);
+    acc -= b * a * 3;
+    add_bits(d, acc);
+  }
+  d.print("int_mul", int_name<W1, S1>() + "*" + int_name<W2, S2>());
+}
+
 // --- ap_fixed ----------------------------------------------------------------------------------
 template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O>
 std::string fixed_name() {

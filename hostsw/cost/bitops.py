@@ -12,9 +12,13 @@ from hostsw.cost.macs import LayerMacs
 
 
 def layer_bitops(macs: LayerMacs, bits: LayerBits) -> int:
-    """BitOPs of one sample through one layer's three training passes (None = 32 bits)."""
-    a, w, e = (word_bits(b) for b in bits)
-    return macs.fwd * a * w + macs.bwd_data * e * w + macs.bwd_weight * a * e
+    """BitOPs of one sample through one layer's three training passes (None = 32 bits).
+
+    ``bits`` = (a, w, e) or (a, w, e, e_w): backward-weight multiplies a by e_w, the error of its
+    own precision under gradient bifurcation (default e)."""
+    a, w, e = (word_bits(b) for b in bits[:3])
+    e_w = word_bits(bits[3]) if len(bits) > 3 else e
+    return macs.fwd * a * w + macs.bwd_data * e * w + macs.bwd_weight * a * e_w
 
 
 def layer_bitops_fp32(macs: LayerMacs) -> int:

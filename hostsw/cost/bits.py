@@ -11,7 +11,9 @@ from hostsw.fixedpoint import MAX_BITS
 FLOAT_BITS = 32
 
 Bits = Optional[int]
-LayerBits = Tuple[Bits, Bits, Bits]  # (b_act, b_weight, b_grad)
+#: (b_act, b_weight, b_grad) or (b_act, b_weight, b_grad, b_grad_w): b_grad_w is the error that
+#: enters backward-weight when it has its own precision (gradient bifurcation, SBM)
+LayerBits = Tuple[Bits, ...]
 
 
 def check_bits(value: Bits, what: str = "bits") -> Bits:
@@ -35,9 +37,12 @@ def word_bits(value: Bits) -> int:
 
 
 def check_layer_bits(value, layer: str) -> LayerBits:
-    """Validate one ``(b_act, b_weight, b_grad)`` triple."""
-    if not isinstance(value, (tuple, list)) or len(value) != 3:
-        raise ConfigError(f"bits[{layer!r}] must be (b_act, b_weight, b_grad), got {value!r}")
-    a, w, g = value
+    """Validate ``(b_act, b_weight, b_grad[, b_grad_w])``; returns the 4-tuple (b_grad_w
+    defaults to b_grad)."""
+    if not isinstance(value, (tuple, list)) or len(value) not in (3, 4):
+        raise ConfigError(f"bits[{layer!r}] must be (b_act, b_weight, b_grad[, b_grad_w]), "
+                          f"got {value!r}")
+    a, w, g = value[:3]
+    gw = value[3] if len(value) == 4 else g
     return (check_bits(a, f"bits[{layer!r}] act"), check_bits(w, f"bits[{layer!r}] weight"),
-            check_bits(g, f"bits[{layer!r}] grad"))
+            check_bits(g, f"bits[{layer!r}] grad"), check_bits(gw, f"bits[{layer!r}] grad_w"))

@@ -55,10 +55,11 @@ def layer_energy_pj(macs: LayerMacs, bits: LayerBits, cap: int = ACC_BITS_CAP) -
     """Energy of one sample through one layer's three passes: forward (a, w), backward-data
     (e, w), backward-weight (a, e). All passes use the layer's forward fan-in for the accumulator
     width (a simplification: backward passes accumulate over other axes; log2 makes it minor)."""
-    a, w, e = bits
+    a, w, e = bits[:3]
+    e_w = bits[3] if len(bits) > 3 else e  # the bwd-weight error (gradient bifurcation)
     return (macs.fwd * mac_energy_pj(a, w, macs.fan_in, cap)
             + macs.bwd_data * mac_energy_pj(e, w, macs.fan_in, cap)
-            + macs.bwd_weight * mac_energy_pj(a, e, macs.fan_in, cap))
+            + macs.bwd_weight * mac_energy_pj(a, e_w, macs.fan_in, cap))
 
 
 def layer_energy_fp32_pj(macs: LayerMacs) -> float:

@@ -29,7 +29,9 @@ two volatile ``clearUnusedBits`` (one-word and multi-word ap_private), a non-vol
   (the original shifts by 64 - W in 64 bits and truncates to ValType, which holds at most 32 bits
   for W <= 32; shifting by 32 - W selects the same bits) and with the original 64-bit expression
   otherwise. 32-bit shifts let the compiler vectorise the accumulation loops.
-* Nothing else changes: no operator, rounding or overflow code, no generated code, no nnet_utils
+* One product branch (``_MUL_BRANCH`` below): one-word products of 65..128 bits use ``__int128``
+  instead of the heap-allocating multi-word multiply (same two words).
+* Nothing else changes: no other operator, no rounding or overflow code, no generated code, no nnet_utils
   kernel. Unlike a native-integer replacement of ap_fixed, the result does not rest on properties
   of the model (such as accumulators being exact by construction): every ap_fixed operation still
   runs hls4ml's code. The project written for Vitis/Vivado synthesis is never modified (the copy
@@ -174,20 +176,59 @@ _TWIN_WORDS = ("  // hostsw C simulation: non-volatile twin of the function belo
 #: (original text, text inserted before it); each original must occur exactly once
 _INSERTIONS = ((_GUARD, ""), (_CLEAR_WORD, _TWIN_WORD), (_CLEAR_WORDS, _TWIN_WORDS))
 
+# The one-word ap_private's product: a result of 65..128 bits (e.g. ap_int<17> * ap_int<17>, whose
+# ap_int_base operator multiplies two 34-bit ap_privates into 68 bits before narrowing to 34) went
+# through the generic multi-word multiply with a heap temporary: ~30 ns per MAC, which made every
+# training-kernel tier above 8 bits about 300x slower than tier 8. The inserted branch computes the
+# same two words with one __int128 product of the sign- (or zero-) extended operands (exact: both
+# fit in 64 bits, so the 128-bit product is the true product modulo 2**128, and the result type
+# holds at most 128 bits). C++17 only (if constexpr); older standards keep the generic path.
+_MUL_HEAD = """    if (RType<_AP_W1, _AP_S1>::mult_w <= 64) {
+      typename RType<_AP_W1, _AP_S1>::mult Result(((uint64_t)VAL) *
+                                                  RHS.get_VAL());
+      return Result;
+    }"""
+_MUL_TAIL = " else {"
+_MUL_BRANCH = """
+#if __cplusplus >= 201703L && defined(__SIZEOF_INT128__) /* hostsw C simulation, csim.py */
+    else if constexpr (RType<_AP_W1, _AP_S1>::mult_w > 64 &&
+                       RType<_AP_W1, _AP_S1>::mult_w <= 128) {
+      const __int128 hostsw_l =
+          _AP_S ? (__int128)(int64_t)VAL : (__int128)(uint64_t)VAL;
+      const __int128 hostsw_r = _AP_S1 ? (__int128)(int64_t)RHS.get_VAL()
+                                       : (__int128)(uint64_t)RHS.get_VAL();
+      const unsigned __int128 hostsw_p =
+          (unsigned __int128)hostsw_l * (unsigned __int128)hostsw_r;
+      typename RType<_AP_W1, _AP_S1>::mult Result(0);
+      Result.get_pVal(0) = (uint64_t)hostsw_p;
+      Result.get_pVal(1) = (uint64_t)(hostsw_p >> 64);
+      Result.clearUnusedBits();
+      return Result;
+    }
+#endif
+   """
+#: (text before, text inserted, text after): head + tail must occur exactly once
+_INNER_INSERTIONS = ((_MUL_HEAD, _MUL_BRANCH, _MUL_TAIL),)
+
 
 def patch_ap_private(text: str) -> str | None:
-    """ap_private.h with the non-volatile twins (and a marker macro), or None when ``text`` is
-    not the ap_private.h the patch was written for."""
+    """ap_private.h with the non-volatile twins, the 128-bit product branch (and a marker macro),
+    or None when ``text`` is not the ap_private.h the patch was written for."""
     if any(text.count(old) != 1 for old, _ in _INSERTIONS):
+        return None
+    if any(text.count(head + tail) != 1 for head, _, tail in _INNER_INSERTIONS):
         return None
     for old, twin in _INSERTIONS[1:]:
         text = text.replace(old, twin + old)
+    for head, branch, tail in _INNER_INSERTIONS:
+        text = text.replace(head + tail, head + branch + tail)
     return text.replace(_GUARD, _MARKER)
 
 
 def patch_digest() -> str:
     """Identifies the patch (part of the cache key)."""
     parts = [_MARKER] + [old + "\0" + new for old, new in _INSERTIONS]
+    parts += ["\0".join(parts3) for parts3 in _INNER_INSERTIONS]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 

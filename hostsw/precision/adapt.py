@@ -223,6 +223,11 @@ class AdaptController(PrecisionController):
         else:
             self.pending[name] = (bits, frac)
 
+    epoch_switch_hint = "apply_at: epoch"
+
+    def switches_within_epoch(self) -> bool:
+        return self.hp.apply_at == "step"
+
     def on_epoch_end(self, metrics: dict) -> None:
         for name, (bits, frac) in sorted(self.pending.items()):
             st = self.layers[name]

@@ -41,6 +41,14 @@ class PrecisionController(ABC):
             return None
         return self.epochs * self.steps_per_epoch
 
+    def switches_within_epoch(self) -> bool:
+        """True when the controller may change a precision between two steps of an epoch
+        (hardware back-ends switch only between epochs)."""
+        return False
+
+    #: the setting that makes a controller switch between epochs only (for error messages)
+    epoch_switch_hint: str = ""
+
     def configure(self) -> None:
         """Set non-checkpointed layer settings (rounding modes); runs on fresh and resumed runs."""
 

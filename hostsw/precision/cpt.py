@@ -103,6 +103,11 @@ class CptController(ScheduledController):
         self.apply(Precision(bits), Precision(self.grad_bits), reason, force_log=force_log)
         self.current = bits
 
+    epoch_switch_hint = "switch: epoch"
+
+    def switches_within_epoch(self) -> bool:
+        return self.switch == "step"
+
     def on_train_begin(self) -> None:
         self.require_horizon()
         self._set(self.prt_start if self.prt["active"] else self.forward_bits(0), "init",

@@ -111,7 +111,7 @@ class ScheduledController(PrecisionController):
         for m in self.board.layers.values():
             m.set_rounding("weight", self.weight_rounding)
             m.set_rounding("grad", self.grad_rounding)
-            m.grad_quant.set_quantizer(self.grad_quantizer)
+            m.set_grad_quantizer(self.grad_quantizer)
 
     def require_horizon(self) -> tuple[int, int]:
         if self.epochs is None or self.steps_per_epoch is None:

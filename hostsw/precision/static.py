@@ -66,7 +66,7 @@ class StaticController(PrecisionController):
         for layer in self.plan:
             self.board.layers[layer].set_rounding("weight", self.weight_rounding)
             self.board.layers[layer].set_rounding("grad", self.grad_rounding)
-            self.board.layers[layer].grad_quant.set_quantizer(self.grad_quantizer)
+            self.board.layers[layer].set_grad_quantizer(self.grad_quantizer)
 
     def on_train_begin(self) -> None:
         for layer, kinds in self.plan.items():

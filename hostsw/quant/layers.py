@@ -28,6 +28,12 @@ class QuantLayerMixin:
 
     def _init_quant(self, grad_bits: int, grad_rounding: str, tensor_id: int) -> None:
         self.grad_quant = GradQuant(grad_bits, None, grad_rounding, tensor_id=tensor_id + 2)
+        # gradient bifurcation (SBM): the error entering backward-weight may carry its own
+        # precision; disabled (the default) means it is the backward-data error itself
+        self.grad_w_quant = GradQuant(grad_bits, None, grad_rounding, tensor_id=tensor_id + 3)
+        self.grad_w_quant.tensor_quant.enabled.fill_(False)
+        #: the MAC engine of the hardware back-ends (None: the torch path below)
+        self.mac_backend = None
         # Brevitas re-creates a proxy's tensor_quant when a state_dict is loaded; buffers come back
         # from the state_dict, these plain attributes are re-applied by the hook below
         self._settings: dict[str, dict] = {kind: {} for kind in TENSOR_KINDS}
@@ -37,6 +43,9 @@ class QuantLayerMixin:
         for kind, settings in self._settings.items():
             for attr, value in settings.items():
                 setattr(self.quantizer(kind), attr, value)
+                if kind == "grad":  # the bwd-weight error is rounded like the bwd-data error
+                    setattr(self.quantizer("grad_w"), attr, value)
+        self.grad_w_quant.quantizer_name = self.grad_quant.quantizer_name
 
     def quantizer(self, kind: str) -> FixedPointTensorQuant:
         if kind == "weight":
@@ -45,7 +54,33 @@ class QuantLayerMixin:
             return self.input_quant.fused_activation_quant_proxy.tensor_quant
         if kind == "grad":
             return self.grad_quant.tensor_quant
-        raise KeyError(f"unknown tensor kind {kind!r}: use one of {TENSOR_KINDS}")
+        if kind == "grad_w":
+            return self.grad_w_quant.tensor_quant
+        raise KeyError(f"unknown tensor kind {kind!r}: use one of {TENSOR_KINDS} or grad_w")
+
+    @property
+    def bifurcated(self) -> bool:
+        """True when the bwd-weight error has its own precision (``grad_w``)."""
+        return bool(self.grad_w_quant.tensor_quant.enabled)
+
+    def set_grad_quantizer(self, name: str) -> None:
+        """ptq | psq | bhq for both error quantizers."""
+        self.grad_quant.set_quantizer(name)
+        self.grad_w_quant.set_quantizer(name)
+
+    def _mac(self, op, xq: torch.Tensor, wq: torch.Tensor, bias) -> torch.Tensor:
+        """The layer's MAC with its error quantizers: on the selected hardware back-end, else
+        through torch (twice when bifurcated: the bwd-data path sees the bwd-data error, the
+        weight and bias see the bwd-weight error; the forward value is the same op once)."""
+        if self.mac_backend is not None:
+            from hostsw.runtime.function import mac_apply
+            return mac_apply(self, xq, wq, bias)
+        if not (self.bifurcated and self.training):
+            return self.grad_quant(op(xq, wq, bias))
+        y_w = self.grad_w_quant(op(xq.detach(), wq, bias))
+        y_d = self.grad_quant(op(xq, wq.detach(), None))
+        return _Join.apply(y_w, y_d)
+
 
     def precision(self, kind: str) -> Precision:
         return self.quantizer(kind).precision()
@@ -61,6 +96,10 @@ class QuantLayerMixin:
         for kind in TENSOR_KINDS:
             self._settings[kind]["seed"] = int(seed)
         self._reapply_settings()
+
+    def geometry_args(self) -> dict:
+        """Kernel size, stride and padding as the MAC engine sees them (Dense: 1x1)."""
+        return {"k_h": 1, "k_w": 1, "stride": 1, "pad": 0}
 
     @property
     def fully_float(self) -> bool:
@@ -85,6 +124,7 @@ class QuantLayerMixin:
         if bias is not None and bool(act_q.enabled) and bool(w_q.enabled):
             fp = bias_fixed_point(bias, int(act_q.frac.item()) + int(w_q.frac.item()))
             bias = _FixedPointSTE.apply(bias, fp, "nearest", "saturate", 0, 0, 0, False)
+            self.bias_fixed_point = fp  # the grid the MAC engines align the bias from
         return xq, wq, bias
 
     @property
@@ -97,6 +137,18 @@ class QuantLayerMixin:
         """Brevitas' own QuantLayer path (used by export; tests compare it with ``forward``)."""
         out = super().forward(x)
         return out.value if hasattr(out, "value") else out
+
+
+class _Join(torch.autograd.Function):
+    """Forward: the first input; backward: the incoming gradient to both inputs."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a.view_as(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
 
 
 class FxpConv2d(QuantLayerMixin, QuantConv2d):
@@ -117,12 +169,24 @@ class FxpConv2d(QuantLayerMixin, QuantConv2d):
         if self.exporting:
             return self.brevitas_forward(x)
         if self.fully_float:
-            y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                         self.groups)
+            xq, wq, bias = x, self.weight, self.bias
         else:
             xq, wq, bias = self._quant_operands(x)
-            y = F.conv2d(xq, wq, bias, self.stride, self.padding, self.dilation, self.groups)
-        return self.grad_quant(y)
+        return self._mac(self._conv, xq, wq, bias)
+
+    def _conv(self, x, w, b):
+        return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, self.groups)
+
+    def geometry_args(self) -> dict:
+        kh, kw = self.kernel_size
+        sh, sw = self.stride
+        ph, pw = self.padding if not isinstance(self.padding, str) else (-1, -1)
+        if sh != sw or ph != pw or ph < 0 or self.groups != 1 or tuple(self.dilation) != (1, 1):
+            from hostsw.errors import UnsupportedModelError
+            raise UnsupportedModelError(
+                "the MAC engine takes square stride and padding, groups=1 and no dilation: "
+                "use --backend software for this Conv2d")
+        return {"k_h": kh, "k_w": kw, "stride": sh, "pad": ph}
 
 
 class FxpLinear(QuantLayerMixin, QuantLinear):
@@ -141,11 +205,10 @@ class FxpLinear(QuantLayerMixin, QuantLinear):
         if self.exporting:
             return self.brevitas_forward(x)
         if self.fully_float:
-            y = F.linear(x, self.weight, self.bias)
+            xq, wq, bias = x, self.weight, self.bias
         else:
             xq, wq, bias = self._quant_operands(x)
-            y = F.linear(xq, wq, bias)
-        return self.grad_quant(y)
+        return self._mac(F.linear, xq, wq, bias)
 
 
 QUANT_LAYER_TYPES = (FxpConv2d, FxpLinear)

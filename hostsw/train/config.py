@@ -60,6 +60,30 @@ class ScheduleConfig:
 
 
 @dataclass
+class BifurcationConfig:
+    """Gradient bifurcation (SBM, seed 000): the error that enters backward-weight gets its own
+    bit width (frac dynamic, from its range), quantized from the same exact error as the
+    backward-data one with an independent dither stream. null = no bifurcation."""
+
+    #: bwd-weight error bits for every layer (e.g. 16 with an 8-bit bwd-data error), or null
+    grad_w: int | None = None
+    #: per-layer overrides: layer name -> bits (null: this layer not bifurcated)
+    layers: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        for key, bits in [("grad_w", self.grad_w), *((f"layers.{k}", v)
+                                                     for k, v in self.layers.items())]:
+            if bits is None:
+                continue
+            if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 32:
+                raise ConfigError(f"bifurcation.{key}={bits!r} must be a number of bits "
+                                  "(1..32) or null")
+
+    def bits_for(self, layer: str) -> int | None:
+        return self.layers[layer] if layer in self.layers else self.grad_w
+
+
+@dataclass
 class ControllerConfig:
     """Which precision controller runs, and its parameters (checked by the controller)."""
 
@@ -78,6 +102,8 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     lr_schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
+    #: separate precision of the error entering backward-weight (any controller, any back-end)
+    bifurcation: BifurcationConfig = field(default_factory=BifurcationConfig)
     #: random crop + horizontal flip (for CIFAR-shaped data)
     augment: bool = False
     #: use only the first N training / test samples (smoke tests); null = all
@@ -103,6 +129,7 @@ class TrainConfig:
                 raise ConfigError(f"{key}={v} must be >= 1 or null")
         self.optimizer.validate()
         self.lr_schedule.validate()
+        self.bifurcation.validate()
         return self
 
     def to_dict(self) -> dict:
@@ -170,6 +197,34 @@ def config_from_dict(data: dict) -> TrainConfig:
             name = ctrl.pop("name", "static")
             data = {**data, "controller": {"name": name, "params": ctrl}}
     return _from_dict(TrainConfig, data).validate()
+
+
+def apply_overrides(cfg: TrainConfig, items: list[str]) -> TrainConfig:
+    """``KEY=VALUE`` overrides with dotted keys (VALUE parsed as YAML); controller keys other than
+    ``name`` are controller parameters."""
+    data = cfg.to_dict()
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: use KEY=VALUE, e.g. controller.apply_at=epoch")
+        value = _load_yaml_value(text, key)
+        parts = key.split(".")
+        if parts[0] == "controller" and len(parts) == 2 and parts[1] not in ("name", "params"):
+            parts = ["controller", "params", parts[1]]
+        node = data
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                raise ConfigError(f"--set {key}: {p!r} is not a config section")
+            node = node[p]
+        node[parts[-1]] = value
+    return config_from_dict(data)
+
+
+def _load_yaml_value(text: str, key: str):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {key}: {text!r} is not a YAML value") from None
 
 
 PRESET_PACKAGE = "hostsw.train.presets"

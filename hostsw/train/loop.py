@@ -29,6 +29,9 @@ from hostsw.io import append_jsonl, atomic_torch_save, atomic_write_json, read_j
 from hostsw.models import build_model
 from hostsw.precision import PrecisionBoard, build_controller
 from hostsw.quant.layers import quant_layers
+from hostsw.quant.precision import Precision
+from hostsw.runtime import ENGINE_BACKENDS, build_backend, check_backend
+from hostsw.runtime.attach import attach, layer_tiers
 from hostsw.train.batches import eval_batches, train_batches
 from hostsw.train.config import TrainConfig
 from hostsw.train.optim import build_optimizer, build_scheduler, step_scheduler
@@ -46,6 +49,9 @@ class TrainOptions:
     #: CPU threads for torch (None: torch's default, one per core). On a machine shared with other
     #: busy processes fewer threads avoid oversubscription, which slows training 10-50x
     threads: int | None = None
+    #: the MAC engine: software (torch, default) | reference (exact integers) | csim (the hls/
+    #: kernels in C simulation) | board. reference and csim compute identical integers
+    backend: str = "software"
     #: called with one line per epoch (default: print to stderr)
     log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr, flush=True))
 
@@ -114,6 +120,15 @@ class Trainer:
         self.controller = build_controller(cfg.controller.name, cfg.controller.params, self.board)
         self.controller.set_horizon(cfg.epochs, math.ceil(len(self.train_split) / cfg.batch_size))
         self.controller.configure()
+        unknown = sorted(set(cfg.bifurcation.layers) - set(self.layers))
+        if unknown:
+            raise ConfigError(f"bifurcation.layers names {unknown[0]!r}, which is not a MAC layer "
+                              f"of {cfg.model}: use one of {', '.join(self.layers)}")
+        self.backend_name = check_backend(options.backend)
+        self.backend = None
+        self.geometries: dict = {}
+        if self.backend_name != "software":
+            self._setup_engine(info.input_shape)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
         self.scheduler = build_scheduler(self.optimizer, cfg.lr_schedule, cfg.epochs)
         self.epoch = 0
@@ -123,6 +138,38 @@ class Trainer:
 
     def _invalidate(self) -> None:
         self._bits = None
+
+    def _setup_engine(self, input_shape: tuple) -> None:
+        """Validate everything the engine needs before any work (one-line errors), then build it
+        (the csim back-end compiles here, once per content hash)."""
+        name = self.backend_name
+        if self.controller.switches_within_epoch():
+            hint = self.controller.epoch_switch_hint
+            raise ConfigError(f"the {self.cfg.controller.name} controller switches precision "
+                              f"every step, but the {name} back-end switches only between "
+                              f"epochs: add --set controller.{hint.replace(': ', '=')} (or "
+                              f"`{hint}` in the controller section of a YAML config)")
+        for m in self.layers.values():
+            if m.grad_quant.quantizer_name != "ptq":
+                raise ConfigError(f"grad_quantizer {m.grad_quant.quantizer_name} is not supported "
+                                  f"by the {name} back-end (per-sample grids): use ptq")
+        from hostsw.runtime.attach import check_model
+        check_model(self.model, name)
+        self.backend = build_backend(name)
+        self.geometries = attach(self.model, self.layers, self.backend, input_shape,
+                                 self.cfg.batch_size)
+        self.board.epoch_switching = True
+        self.board.tier_of = lambda layer: layer_tiers(self.layers[layer], self.backend, layer)
+
+    def _check_tiers(self) -> dict:
+        """Every layer's phases fit a built tier (a clear error before the epoch starts)."""
+        return {name: layer_tiers(m, self.backend, name) for name, m in self.layers.items()}
+
+    def _apply_bifurcation(self) -> None:
+        for name in self.layers:
+            bits = self.cfg.bifurcation.bits_for(name)
+            if bits is not None:
+                self.board.set(name, "grad_w", Precision(bits), "bifurcation", force_log=True)
 
     # --- checkpoints -------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
@@ -136,6 +183,7 @@ class Trainer:
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "controller": self.controller.state_dict(),
             "cost_meter": self.meter.state_dict(),
+            "backend": self.backend_name,
         })
 
     def load_checkpoint(self) -> None:
@@ -143,6 +191,13 @@ class Trainer:
             ck = torch.load(self.run.checkpoint, map_location=self.device, weights_only=False)
         except Exception as e:  # corrupt or foreign file
             raise ConfigError(f"cannot read checkpoint {self.run.checkpoint}: {e}") from None
+        was = ck.get("backend", "software")
+        now = self.backend_name
+        if was != now and not (was in ENGINE_BACKENDS and now in ENGINE_BACKENDS):
+            raise ConfigError(f"{self.run.path} was trained with --backend {was}; it cannot resume "
+                              f"on {now} (different arithmetic): resume with --backend {was}"
+                              + (" (reference, csim and board compute identical integers and "
+                                 "may replace one another)" if was in ENGINE_BACKENDS else ""))
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         if self.scheduler is not None and ck["scheduler"] is not None:
@@ -165,13 +220,22 @@ class Trainer:
     def train_epoch(self) -> tuple[float, float]:
         self.model.train()
         self.board.epoch = self.epoch
-        density = layer_density(self.layers)
-        loss_sum, correct, seen = 0.0, 0, 0
+        if self.backend is not None:
+            self._check_tiers()
         batches = train_batches(self.train_split, self.cfg.batch_size, self.cfg.seed, self.epoch,
                                 self.cfg.augment, self.device)
         n_batches = math.ceil(len(self.train_split) / self.cfg.batch_size)
         bar = tqdm(batches, total=n_batches, desc=f"epoch {self.epoch}/{self.cfg.epochs}",
                    leave=False, disable=not self.opts.progress, file=sys.stderr)
+        self.board.in_epoch = True
+        try:
+            return self._run_steps(bar)
+        finally:
+            self.board.in_epoch = False
+
+    def _run_steps(self, bar) -> tuple[float, float]:
+        loss_sum, correct, seen = 0.0, 0, 0
+        density = layer_density(self.layers)
         for x, y in bar:
             self.controller.on_step_begin()
             out = self.model(x)
@@ -205,6 +269,7 @@ class Trainer:
     def fit(self) -> dict:
         start_epoch = self.epoch
         if start_epoch == 0:
+            self._apply_bifurcation()
             self.controller.on_train_begin()
         for self.epoch in range(start_epoch + 1, self.cfg.epochs + 1):
             t0 = time.perf_counter()
@@ -246,8 +311,15 @@ class Trainer:
             "cost": cost,
             "controller_summary": self.controller.summary(),
             "device": str(self.device),
+            "backend": self.backend_name,
             "hostsw_version": hostsw.__version__,
         }
+        if self.backend is not None:
+            st = self.backend.stats
+            summary["engine"] = {**self.backend.describe(), "calls": dict(st.calls),
+                                 "macs_by_tier": {str(k): v for k, v in st.macs.items()},
+                                 "cycles": st.cycles, "engine_seconds": st.seconds,
+                                 "tiers": self._check_tiers()}
         atomic_write_json(self.run.summary, summary)
         return summary
 

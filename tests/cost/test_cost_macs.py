@@ -85,7 +85,7 @@ def test_shared_layer_and_sequence_dense():
 
 
 def test_brevitas_layers_counted():
-    qnn = pytest.importorskip("brevitas.nn")
+    import brevitas.nn as qnn  # a required dependency: missing is a failure, not a skip
     net = nn.Sequential(qnn.QuantConv2d(1, 2, 3), nn.Flatten(), qnn.QuantLinear(2 * 4 * 4, 3))
     macs = count_macs(net, input_shape=(1, 6, 6))
     assert macs["0"].fwd == 2 * 1 * 9 * 16 and macs["0"].kind == "conv"

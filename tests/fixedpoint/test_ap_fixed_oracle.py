@@ -149,10 +149,11 @@ class Oracle:
 def oracle(request, tmp_path_factory) -> Oracle:
     gxx = shutil.which(os.environ.get("CXX", "g++")) or shutil.which("g++")
     if gxx is None:
-        pytest.skip("g++ not found: apt-get install g++")
+        pytest.fail("g++ not found: apt-get install g++ (the C simulation needs it)", pytrace=False)
     ap_types = ap_types_dir()
     if ap_types is None:
-        pytest.skip("hls4ml's ap_types headers not found: pip install hls4ml==1.3.0")
+        pytest.fail("hls4ml's ap_types headers not found: run scripts/setup.sh "
+                    "(pip install hls4ml==1.3.0)", pytrace=False)
     lines = _type_lines()
     h = hashlib.sha256()
     version = subprocess.run([gxx, "--version"], capture_output=True, text=True).stdout

@@ -46,6 +46,12 @@ def oracle_calls() -> list[str]:
         calls += [f"int_construct<{w}, true>();", f"int_construct<{w}, false>();"]
     for w in (1, 7, 8, 9, 16, 17, 20, 31, 32, 33, 63, 64, 65, 128):
         calls += [f"int_ops<{w}, true>();", f"int_ops<{w}, false>();"]
+    # products of 65..128 bits (the patch's __int128 branch): mixed widths and signedness, as the
+    # training kernels' tiers multiply them (ap_int<17> x ap_int<17>, ap_int<33> x ap_uint<16>, ...)
+    for w1, w2 in ((17, 17), (33, 33), (33, 16), (17, 48), (64, 64), (64, 1), (40, 30), (9, 60)):
+        for s1 in ("true", "false"):
+            for s2 in ("true", "false"):
+                calls.append(f"int_mul<{w1}, {s1}, {w2}, {s2}>();")
     for w, i, s in ((20, 6, "true"), (8, 2, "false")):  # every quantisation x overflow mode
         calls += [f"fixed_q<{w}, {i}, {s}, {q}>();" for q in Q_MODES]
     for w in (1, 3, 5, 12, 16, 17, 19, 24, 32, 40, 64, 100):
@@ -60,7 +66,8 @@ def oracle_calls() -> list[str]:
 def ap_types() -> Path:
     d = ap_types_dir()
     if d is None:
-        pytest.skip("hls4ml's ap_types headers not found: pip install hls4ml==1.3.0")
+        pytest.fail("hls4ml's ap_types headers not found: run scripts/setup.sh "
+                    "(pip install hls4ml==1.3.0)", pytrace=False)
     return d
 
 
@@ -107,7 +114,7 @@ def oracle(request, ap_types, tmp_path_factory) -> dict[str, Path]:
     """variant -> oracle executable, for one compiler."""
     cxx = request.param
     if cxx is None:
-        pytest.skip("no C++ compiler: apt-get install g++")
+        pytest.fail("no C++ compiler: apt-get install g++ (the C simulation needs it)", pytrace=False)
     calls = oracle_calls()
     key = _key(cxx, ap_types, calls)
     cache = getattr(request.config, "cache", None)
@@ -143,6 +150,9 @@ def test_patch_only_adds_non_volatile_twins(ap_types):
     for _, twin in csim._INSERTIONS[1:]:
         assert restored.count(twin) == 1
         restored = restored.replace(twin, "")
+    for head, branch, tail in csim._INNER_INSERTIONS:
+        assert restored.count(head + branch + tail) == 1
+        restored = restored.replace(head + branch + tail, head + tail)
     assert restored == original
     # every twin is a non-volatile clearUnusedBits placed right before its volatile original
     for old, twin in csim._INSERTIONS[1:]:

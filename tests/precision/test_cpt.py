@@ -1,7 +1,6 @@
 """CPT: the cosine schedule, cycles, switching granularity, the precision range test, resume."""
 
 import logging
-import math
 
 import pytest
 import torch
@@ -40,8 +39,25 @@ def _controller(params, epochs=4, spe=10, tmp_path=None):
     return ctrl, board
 
 
-def _expected(t, period, lo, hi):
-    return round(lo + 0.5 * (hi - lo) * (1 + math.cos(math.pi * (t % period) / period + math.pi)))
+# --- expected values, derived by hand from the paper's definition -------------------------------
+# CPT (Fu et al., ICLR 2021; shared/specs/schedules.md): q_t = rint(q_min + (q_max - q_min)/2 *
+# (1 + cos(pi * (t mod T)/T + pi))). Since 1 + cos(x + pi) = 1 - cos(x), with phase p = (t mod T)/T
+# and q_min, q_max = 3, 8: q = rint(3 + 2.5 (1 - cos(pi p))). q reaches k + 1 where
+# 3 + 2.5 (1 - cos(pi p)) = k + 1/2, i.e. cos(pi p) = 1 - (k - 2.5)/2.5:
+#   3 -> 4 at cos = 0.8:   p = acos(0.8)/pi  = 0.20483
+#   4 -> 5 at cos = 0.4:   p = acos(0.4)/pi  = 0.36901
+#   5 -> 6 at cos = 0:     p = 1/2 (exactly 5.5 there: rint, half to even, gives 6)
+#   6 -> 7 at cos = -0.4:  p = acos(-0.4)/pi = 0.63099
+#   7 -> 8 at cos = -0.8:  p = acos(-0.8)/pi = 0.79517
+# so 3..8 bits over a cycle are the phase intervals
+#   [0, .20483) [.20483, .36901) [.36901, .5) [.5, .63099) [.63099, .79517) [.79517, 1).
+
+#: T = 34.5 (69 steps, 2 cycles): steps t mod T >= 34.5 * p of the thresholds above, i.e.
+#: 7.07, 12.73, 17.25, 21.77, 27.43: first cycle t = 0-7 -> 3, 8-12 -> 4, 13-17 -> 5, 18-21 -> 6,
+#: 22-27 -> 7, 28-34 -> 8; second cycle (t - 34.5) t = 35-41 -> 3, 42-47 -> 4, 48-51 -> 5,
+#: 52-56 -> 6, 57-61 -> 7, 62-68 -> 8
+CYCLES_2_OF_69 = ([3] * 8 + [4] * 5 + [5] * 5 + [6] * 4 + [7] * 6 + [8] * 7
+                  + [3] * 7 + [4] * 6 + [5] * 4 + [6] * 5 + [7] * 5 + [8] * 7)
 
 
 # --- the formula ---------------------------------------------------------------------------------
@@ -56,22 +72,26 @@ def test_cosine_schedule_values():
     assert cosine_precision(100, 100, 3, 8) == 3  # next cycle
     assert cosine_precision(150, 100, 2, 8) == 5
     assert cosine_precision(7, 10, 4, 4) == 4
-    for t in range(0, 300, 7):
-        assert cosine_precision(t, 37.5, 3, 8) == _expected(t, 37.5, 3, 8)
+    assert cosine_precision(1, 2, 3, 8) == 6      # 3 + 2.5 = 5.5 exactly: half to even -> 6
+    # T = 37.5: switch points t mod T = 37.5 * p = 7.68, 13.84, 18.75, 23.66, 29.82 (see above);
+    # t = 0, 7, ..., 294 has t mod T = 0, 7, 14, 21, 28, 35, 4.5, 11.5, 18.5, 25.5, 32.5, 2, 9, ...
+    expected = [3, 3, 5, 6, 7, 8, 3, 4, 5, 7, 8, 3, 4, 5, 6, 8, 8, 3, 4, 6, 7, 8,
+                3, 4, 5, 7, 8, 3, 4, 5, 6, 7, 8, 3, 4, 6, 7, 8, 3, 4, 5, 7, 8]
+    assert [cosine_precision(t, 37.5, 3, 8) for t in range(0, 300, 7)] == expected
 
 
 def test_per_iteration_schedule_follows_the_formula_with_n_cycles(tmp_path):
     train(_cfg(epochs=3), tmp_path / "r", QUIET)
-    total = 3 * STEPS_PER_EPOCH
-    period = total / 2
+    total = 3 * STEPS_PER_EPOCH  # 69 steps, N = 2 cycles: T = 34.5
     rows = _weight_rows(tmp_path / "r")
-    # replay the log: the precision in force at every step is the formula's value
-    bits, i = None, 0
+    # replay the log: the precision in force at every step is the hand-derived schedule
+    in_force, bits, i = [], None, 0
     for step in range(total):
         while i < len(rows) and rows[i]["step"] <= step:
             bits = rows[i]["bits"]
             i += 1
-        assert bits == _expected(step, period, 3, 8), step
+        in_force.append(bits)
+    assert in_force == CYCLES_2_OF_69
     drops = [r for a, r in zip(rows, rows[1:]) if r["bits"] < a["bits"]]
     assert len(drops) == 2 - 1  # N cycles: N - 1 falls back to q_min
     assert any(r["step"] % STEPS_PER_EPOCH for r in rows[1:])  # switches inside epochs
@@ -86,7 +106,8 @@ def test_per_epoch_switching_changes_only_between_epochs(tmp_path):
     rows = _weight_rows(tmp_path / "r")
     assert all(r["step"] % STEPS_PER_EPOCH == 0 for r in rows)
     by_epoch = {r["step"] // STEPS_PER_EPOCH: r["bits"] for r in rows}
-    assert by_epoch == {0: 3, 1: _expected(1, 2, 3, 8), 2: 3, 3: _expected(1, 2, 3, 8)}
+    # T = 2 epochs: phase 0 -> 3 bits, phase 1/2 -> 3 + 2.5 = 5.5 -> rint (half to even) 6
+    assert by_epoch == {0: 3, 1: 6, 2: 3, 3: 6}
     assert summary["controller_summary"]["period"] == 2.0
 
 
@@ -95,9 +116,21 @@ def test_held_layers_and_bitops_follow_the_schedule(tmp_path):
     acts = [r for r in read_jsonl(tmp_path / "r" / "precision.jsonl")
             if r["layer"] == "fc1" and r["kind"] == "act"]
     assert [(r["bits"], r["frac"]) for r in acts] == [(8, 4)]
+    # 2 epochs of 23 steps, N = 2: T = 23, switch points t mod 23 >= 23 * p = 4.71, 8.49, 11.5,
+    # 14.51, 18.29: each epoch t = 0-4 -> 3, 5-8 -> 4, 9-11 -> 5, 12-14 -> 6, 15-18 -> 7,
+    # 19-22 -> 8 bits; every batch has 64 samples except the last (1437 = 22 * 64 + 29, 8 bits).
+    # Samples per epoch at q bits: n_3 = 320, n_4 = 256, n_5 = 192, n_6 = 192, n_7 = 256,
+    # n_8 = 3 * 64 + 29 = 221;  sum n_q q = 7656, sum n_q q^2 = 45376.
     avg = summary["cost"]["avg_bits"]["fc2"]
-    assert 3 < avg["weight"] < 8 and avg["grad"] == 8
-    assert 0.25 * 0.0625 < summary["cost"]["bitops_rel_fp32"] < 0.0625
+    assert avg["weight"] == avg["act"] == pytest.approx(7656 / 1437, rel=1e-12)  # 5.3278
+    assert avg["grad"] == 8
+    assert summary["cost"]["avg_bits"]["fc1"]["act"] == 8  # held
+    # BitOPs per epoch (cost.md), e = 8: fc1 (4096 MACs, input held at 8 bits, no bwd-data)
+    # 4096 * sum n_q (8 q + 8 * 8) = 4096 * (61248 + 91968) = 627572736; fc2 + fc3 (2048 + 320
+    # MACs, a = w = q) 2368 * sum n_q (q^2 + 2 * 8 q) = 2368 * (45376 + 122496) = 397520896;
+    # float32 1437 * 32^2 * (2 * 4096 + 3 * 2368) = 22507880448
+    assert summary["cost"]["bitops_rel_fp32"] == pytest.approx(
+        (627572736 + 397520896) / 22507880448, rel=1e-12)  # 0.045544
 
 
 # --- precision range test ------------------------------------------------------------------------
@@ -125,7 +158,8 @@ def test_prt_picks_the_first_precision_crossing_the_threshold(tmp_path):
     assert prt["trials"][2]["train_accuracy"] == pytest.approx(0.55)
     # the cycle goes on from step 9 with the chosen floor
     ctrl.on_step_begin()
-    assert board.get("fc2", "weight") == Precision(_expected(9, 20, 4, 8))
+    # 4 epochs x 10 steps, N = 2: T = 20; t = 9: 4 + 2 (1 - cos(0.45 pi)) = 4 + 2 * 0.8436 = 5.69
+    assert board.get("fc2", "weight") == Precision(6)
     reasons = [r["reason"] for r in read_jsonl(tmp_path / "precision.jsonl")
                if r["layer"] == "fc2" and r["kind"] == "weight"]
     assert reasons[:3] == ["init", "prt", "prt"]

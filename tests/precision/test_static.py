@@ -37,14 +37,15 @@ def test_static_plan_with_layer_overrides(tmp_path):
     conv1_act = [r for r in rows if r["layer"] == "conv1" and r["kind"] == "act"][0]
     assert conv1_act == {"step": 0, "epoch": 0, "layer": "conv1", "kind": "act", "bits": 8,
                          "frac": 8, "signed": False, "reason": "static"}
-    assert board.bits()["fc3"] == (8, 4, 5)
+    # (act, weight, grad, bwd-weight grad): not bifurcated, so the last equals grad
+    assert board.bits()["fc3"] == (8, 4, 5, 5)
 
 
 def test_fp32_controller_disables_quantization(tmp_path):
     board = _board(tmp_path)
     build_controller("fp32", {}, board).on_train_begin()
     assert all(m.fully_float for m in board.layers.values())
-    assert set(board.bits().values()) == {(None, None, None)}
+    assert set(board.bits().values()) == {(None, None, None, None)}
     assert all(r["bits"] is None for r in _rows(tmp_path))
 
 
