@@ -25,7 +25,7 @@ def _default_out(name: str) -> Path:
 def cmd_train(args: argparse.Namespace) -> int:
     from hostsw.train import TrainOptions, load_config, resume, train
     opts = TrainOptions(device=args.device, progress=not args.no_progress, download=args.download,
-                        threads=args.threads, backend=args.backend)
+                        threads=args.threads, backend=args.backend, verify=args.verify)
     if args.resume is not None:
         if args.config is not None or args.set:
             raise ConfigError("--resume continues a run with its saved config: drop --preset/"
@@ -56,6 +56,34 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"wall {summary['wall_time_s']:.1f} s")
     print(f"report: hostsw report {out}")
     return 0
+
+
+def cmd_crosscheck(args: argparse.Namespace) -> int:
+    from hostsw.runtime.crosscheck import crosscheck
+    from hostsw.train import load_config
+    from hostsw.train.config import apply_overrides
+    cfg = load_config(args.config)
+    if args.set:
+        cfg = apply_overrides(cfg, args.set)
+    if args.epochs is not None:
+        cfg.epochs = args.epochs
+    cfg.validate()
+    log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    r = crosscheck(cfg, Path(args.out), tuple(args.backends), log=log)
+    a, b = r["backends"]
+    for name in (a, b):
+        run = r["runs"][name]
+        eng = run["engine"] or {}
+        calls = sum((eng.get("calls") or {}).values())
+        print(f"{name:10s} {run['seconds']:6.1f} s  test accuracy {100 * run['test_accuracy']:.2f}%"
+              + (f"  {calls} engine calls, tiers {sorted(eng['macs_by_tier'])}" if eng else ""))
+    verdict = "IDENTICAL" if r["identical"] else "DIFFERENT"
+    print(f"{a} vs {b} after {r['steps']} steps: {verdict} ({r['tensors']} tensors, {r['values']} "
+          f"values: weights and optimizer state; {r['precision_log_rows']} precision-log rows)")
+    if not r["identical"]:
+        print(f"  differing: {', '.join(r['differing_tensors']) or 'logs/metrics'}")
+    print(f"runs and crosscheck.json: {args.out}")
+    return 0 if r["identical"] else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -243,10 +271,31 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["software", "reference", "csim", "board"],
                    help="MAC engine: software (torch, default), reference (exact integers), csim "
                    "(the hls/ kernels in C simulation, bit-exact with reference) or board")
+    t.add_argument("--verify", choices=["reference", "csim", "board"],
+                   help="recompute every engine call on this back-end too and compare every "
+                   "output value, plus a stochastic-rounding probe (e.g. --backend csim --verify "
+                   "reference); counts go to summary.json")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--threads", type=int, metavar="N",
                    help="CPU threads for torch (default: one per core; use fewer on a busy machine)")
     t.set_defaults(func=cmd_train)
+
+    x = sub.add_parser("crosscheck", help="train one config on two back-ends and compare exactly",
+                       description="Train the same config from the same seed on two back-ends "
+                       "(default csim and reference, which must agree bit for bit) and compare "
+                       "weights, optimizer state, precision logs and metrics. Exit 0 when "
+                       "identical, 1 when not, 2 on a usage error.")
+    xsrc = x.add_mutually_exclusive_group(required=True)
+    xsrc.add_argument("--preset", dest="config", metavar="NAME", help="a named preset")
+    xsrc.add_argument("--config", dest="config", metavar="FILE", help="a YAML config file")
+    x.add_argument("--out", metavar="DIR", required=True, help="folder for the two runs (new)")
+    x.add_argument("--backends", nargs=2, default=["csim", "reference"], metavar="B",
+                   choices=["software", "reference", "csim", "board"])
+    x.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value (repeatable)")
+    x.add_argument("--epochs", type=int, help="override the number of epochs")
+    x.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")
+    x.set_defaults(func=cmd_crosscheck)
 
     r = sub.add_parser("report", help="print a run's tables and write report.png",
                        description="Accuracy per epoch, per-layer precision, cost vs float32; "

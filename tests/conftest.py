@@ -28,3 +28,19 @@ def kill_and_resume():
         epochs_at_kill = len(read_jsonl(trainer.run.metrics))
         return resume(path, options), epochs_at_kill
     return run
+
+
+@pytest.fixture
+def cli_fails(capsys):
+    """Run ``hostsw ARGV`` and check the user-error contract: exit 2, one line on stderr that
+    starts with ``hostsw: error:`` and contains ``match``, no traceback. Returns the line."""
+    from hostsw.cli import main
+
+    def run(argv, match):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert err.startswith("hostsw: error: ") and match in err, err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        return err
+    return run

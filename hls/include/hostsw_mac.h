@@ -341,15 +341,18 @@ inline int check_call(int mode, const Geometry& g, const OutPrecision& p0,
 }
 
 /// The engine. Returns the cycle count (>= 0) or -Status.
+/// ``idx0`` / ``idx1`` offset the element index of the stochastic dither of y / y2 (0 on the
+/// board; the C simulation splits a call over threads, each a separate instance ``INST`` with
+/// its own on-chip buffers, and passes each part's position in the whole output).
 ///   fwd:        a = x [B,Ci,H,W], b = w [Co,Ci,KH,KW], bias [Co] (<< bias_shift; may be null),
 ///               y = out [B,Co,OH,OW] with p0
 ///   bwd-data:   a = dy [B,Co,OH,OW], b = w, y = dx [B,Ci,H,W] with p0
 ///   bwd-weight: a = dy, b = x, y = dw [Co,Ci,KH,KW] with p0, y2 = db [Co] with p1 (may be null)
-template <class CONFIG_T>
+template <class CONFIG_T, int INST = 0>
 int64_t mac_engine(int mode, const Geometry& g, const typename Mac<CONFIG_T::tier>::word_t* a,
                    const typename Mac<CONFIG_T::tier>::word_t* b, const int64_t* bias,
                    int bias_shift, out_t* y, out_t* y2, const OutPrecision& p0,
-                   const OutPrecision& p1) {
+                   const OutPrecision& p1, uint32_t idx0 = 0, uint32_t idx1 = 0) {
   typedef Mac<CONFIG_T::tier> MacT;
   typedef typename MacT::operand_t operand_t;
   const int st = check_call<CONFIG_T>(mode, g, p0, p1, bias_shift);
@@ -369,19 +372,19 @@ int64_t mac_engine(int mode, const Geometry& g, const typename Mac<CONFIG_T::tie
   const int oh_n = g.out_h(), ow_n = g.out_w();
   uint64_t cycles = 0;
 
-  const bool dense = kk == 1 && g.in_h == 1 && g.in_w == 1;
   if (mode == MODE_FWD && g.stride == 1) {
     // activation-stationary scatter: each non-zero input x[b,ci,ih,iw] adds x * w[co,ci,kh,kw] to
-    // the output accumulators of image b (on chip); the zeros of ReLU outputs and image
-    // backgrounds cost one cycle each (zero skipping)
+    // the output accumulators of image b (on chip, channel-last so that one input and one kernel
+    // tap feed out_ch adjacent accumulators); the zeros of ReLU outputs and image backgrounds
+    // cost one cycle each (zero skipping)
     const int nw = g.out_ch * fan_in;
   LOAD_WF:
-    for (int i = 0; i < nw; i++) {
-#pragma HLS LOOP_TRIPCOUNT max = CONFIG_T::max_weights
+    for (int co = 0; co < g.out_ch; co++)
+      for (int k = 0; k < fan_in; k++) {
+#pragma HLS LOOP_TRIPCOUNT max = CONFIG_T::max_fan_in
 #pragma HLS PIPELINE II = 1
-      // Dense: transposed (wbuf[ci][co]) so that one input's contributions are one row
-      wbuf[dense ? (i % fan_in) * g.out_ch + i / fan_in : i] = operand_t(b[i]);
-    }
+        wbuf[k * g.out_ch + co] = operand_t(b[co * fan_in + k]);  // [ci][kh][kw][co]
+      }
     cycles += nw;
     const int plane = oh_n * ow_n, oimage = g.out_ch * plane;
     for (int bi = 0; bi < g.batch; bi++) {
@@ -397,44 +400,34 @@ int64_t mac_engine(int mode, const Geometry& g, const typename Mac<CONFIG_T::tie
             const operand_t xv = operand_t(a[((bi * g.in_ch + ci) * g.in_h + ih) * g.in_w + iw]);
             cycles += 1;
             if (MacT::is_zero(xv)) continue;
-            if (dense) {
-              const operand_t* wr = &wbuf[ci * g.out_ch];
-            SCATTER_FWD_ROW:
-              for (int co = 0; co < g.out_ch; co++) {
+            const int tw = iw + g.pad;  // ow = tw - kw
+            const int kw_lo = tw - (ow_n - 1) > 0 ? tw - (ow_n - 1) : 0;
+            const int kw_hi = tw + 1 < g.k_w ? tw + 1 : g.k_w;
+            for (int kh = 0; kh < g.k_h; kh++) {
+              const int oh = ih + g.pad - kh;
+              if (oh < 0 || oh >= oh_n) continue;
+              for (int kw = kw_lo; kw < kw_hi; kw++) {
+                MacT* acc = &sacc[(oh * ow_n + tw - kw) * g.out_ch];
+                const operand_t* wr = &wbuf[((ci * g.k_h + kh) * g.k_w + kw) * g.out_ch];
+              SCATTER_FWD:
+                for (int co = 0; co < g.out_ch; co++) {
 #pragma HLS LOOP_TRIPCOUNT max = CONFIG_T::max_out_ch
 #pragma HLS PIPELINE II = 1
 #pragma HLS UNROLL factor = CONFIG_T::unroll
 #pragma HLS DEPENDENCE variable = sacc inter false
-                sacc[co].mac(xv, wr[co]);
-              }
-              cycles += (uint64_t)((g.out_ch + CONFIG_T::unroll - 1) / CONFIG_T::unroll);
-              continue;
-            }
-            const int tw = iw + g.pad;  // ow = tw - kw
-            const int kw_lo = tw - (ow_n - 1) > 0 ? tw - (ow_n - 1) : 0;
-            const int kw_hi = tw + 1 < g.k_w ? tw + 1 : g.k_w;
-            for (int co = 0; co < g.out_ch; co++)
-              for (int kh = 0; kh < g.k_h; kh++) {
-                const int oh = ih + g.pad - kh;
-                if (oh < 0 || oh >= oh_n) continue;
-                MacT* acc = &sacc[(co * oh_n + oh) * ow_n + tw];
-                const operand_t* wk = &wbuf[((co * g.in_ch + ci) * g.k_h + kh) * g.k_w];
-              SCATTER_FWD:
-                for (int kw = kw_lo; kw < kw_hi; kw++) {
-#pragma HLS LOOP_TRIPCOUNT max = 16
-#pragma HLS PIPELINE II = 1
-#pragma HLS DEPENDENCE variable = sacc inter false
-                  (acc - kw)->mac(xv, wk[kw]);
+                  acc[co].mac(xv, wr[co]);
                 }
-                cycles += (uint64_t)(kw_hi > kw_lo ? kw_hi - kw_lo : 0);
+                cycles += (uint64_t)((g.out_ch + CONFIG_T::unroll - 1) / CONFIG_T::unroll);
               }
+            }
           }
     STORE_Y:
-      for (int i = 0; i < oimage; i++) {
+      for (int co = 0; co < g.out_ch; co++)
+        for (int p = 0; p < plane; p++) {
 #pragma HLS PIPELINE II = 1
-        const int o = bi * oimage + i;
-        y[o] = requantize_acc(sacc[i], bias, i / plane, bias_shift, p0, (uint32_t)o);
-      }
+          const int o = bi * oimage + co * plane + p;
+          y[o] = requantize_acc(sacc[p * g.out_ch + co], bias, co, bias_shift, p0, idx0 + (uint32_t)o);
+        }
       cycles += oimage;
     }
   } else if (mode == MODE_FWD) {  // strided convolution: window generator + dot products
@@ -454,22 +447,23 @@ int64_t mac_engine(int mode, const Geometry& g, const typename Mac<CONFIG_T::tie
             MacT m;
             cycles += dot<CONFIG_T>(row, &wbuf[co * fan_in], fan_in, m);
             const int o = ((bi * g.out_ch + co) * oh_n + oh) * ow_n + ow;
-            y[o] = requantize_acc(m, bias, co, bias_shift, p0, (uint32_t)o);
+            y[o] = requantize_acc(m, bias, co, bias_shift, p0, idx0 + (uint32_t)o);
           }
         }
   } else if (mode == MODE_BWD_DATA) {
     // error-stationary scatter: each non-zero error dy[b,co,oh,ow] adds dy * w[co,ci,kh,kw] to the
-    // input-gradient accumulators of image b (on chip), so the zeros that ReLU and max pooling
-    // put into the error cost one cycle each instead of a dot product
+    // input-gradient accumulators of image b (on chip, channel-last), so the zeros that ReLU and
+    // max pooling put into the error cost one cycle each instead of a dot product
     const int nw = g.out_ch * fan_in;
   LOAD_WD:
-    for (int i = 0; i < nw; i++) {
-#pragma HLS LOOP_TRIPCOUNT max = CONFIG_T::max_weights
+    for (int co = 0; co < g.out_ch; co++)
+      for (int ci = 0; ci < g.in_ch; ci++)
+        for (int k = 0; k < kk; k++) {
 #pragma HLS PIPELINE II = 1
-      wbuf[i] = operand_t(b[i]);
-    }
+          wbuf[(co * kk + k) * g.in_ch + ci] = operand_t(b[(co * g.in_ch + ci) * kk + k]);
+        }
     cycles += nw;
-    const int image = g.in_ch * g.in_h * g.in_w;
+    const int iplane = g.in_h * g.in_w, image = g.in_ch * iplane;
     for (int bi = 0; bi < g.batch; bi++) {
     CLEAR_DX:
       for (int i = 0; i < image; i++) {
@@ -483,44 +477,33 @@ int64_t mac_engine(int mode, const Geometry& g, const typename Mac<CONFIG_T::tie
             const operand_t d = operand_t(a[((bi * g.out_ch + co) * oh_n + oh) * ow_n + ow]);
             cycles += 1;
             if (MacT::is_zero(d)) continue;
-            const operand_t* wr = &wbuf[co * fan_in];
-            if (dense) {  // one contiguous row
-            SCATTER_ROW:
-              for (int ci = 0; ci < g.in_ch; ci++) {
+            for (int kh = 0; kh < g.k_h; kh++) {
+              const int ih = oh * g.stride + kh - g.pad;
+              if (ih < 0 || ih >= g.in_h) continue;
+              for (int kw = 0; kw < g.k_w; kw++) {
+                const int iw = ow * g.stride + kw - g.pad;
+                if (iw < 0 || iw >= g.in_w) continue;
+                MacT* acc = &sacc[(ih * g.in_w + iw) * g.in_ch];
+                const operand_t* wr = &wbuf[((co * g.k_h + kh) * g.k_w + kw) * g.in_ch];
+              SCATTER_DX:
+                for (int ci = 0; ci < g.in_ch; ci++) {
 #pragma HLS LOOP_TRIPCOUNT max = CONFIG_T::max_fan_in
 #pragma HLS PIPELINE II = 1
 #pragma HLS UNROLL factor = CONFIG_T::unroll
 #pragma HLS DEPENDENCE variable = sacc inter false
-                sacc[ci].mac(d, wr[ci]);
-              }
-              cycles += (uint64_t)((g.in_ch + CONFIG_T::unroll - 1) / CONFIG_T::unroll);
-              continue;
-            }
-            for (int ci = 0; ci < g.in_ch; ci++)
-              for (int kh = 0; kh < g.k_h; kh++) {
-                const int ih = oh * g.stride + kh - g.pad;
-                if (ih < 0 || ih >= g.in_h) continue;
-                MacT* acc = &sacc[(ci * g.in_h + ih) * g.in_w];
-                const operand_t* wk = &wr[(ci * g.k_h + kh) * g.k_w];
-                const int iw0 = ow * g.stride - g.pad;
-                const int kw_lo = iw0 < 0 ? -iw0 : 0;
-                const int kw_hi = iw0 + g.k_w > g.in_w ? g.in_w - iw0 : g.k_w;
-              SCATTER:
-                for (int kw = kw_lo; kw < kw_hi; kw++) {
-#pragma HLS LOOP_TRIPCOUNT max = 16
-#pragma HLS PIPELINE II = 1
-#pragma HLS DEPENDENCE variable = sacc inter false
-                  acc[iw0 + kw].mac(d, wk[kw]);
+                  acc[ci].mac(d, wr[ci]);
                 }
-                cycles += (uint64_t)(kw_hi > kw_lo ? kw_hi - kw_lo : 0);
+                cycles += (uint64_t)((g.in_ch + CONFIG_T::unroll - 1) / CONFIG_T::unroll);
               }
+            }
           }
     STORE_DX:
-      for (int i = 0; i < image; i++) {
+      for (int ci = 0; ci < g.in_ch; ci++)
+        for (int p = 0; p < iplane; p++) {
 #pragma HLS PIPELINE II = 1
-        const int o = bi * image + i;
-        y[o] = requantize_acc(sacc[i], (const int64_t*)0, 0, 0, p0, (uint32_t)o);
-      }
+          const int o = bi * image + ci * iplane + p;
+          y[o] = requantize_acc(sacc[p * g.in_ch + ci], (const int64_t*)0, 0, 0, p0, idx0 + (uint32_t)o);
+        }
       cycles += image;
     }
   } else {  // MODE_BWD_WEIGHT: output-stationary accumulators, one outer product per position
@@ -557,12 +540,12 @@ int64_t mac_engine(int mode, const Geometry& g, const typename Mac<CONFIG_T::tie
   STORE_DW:
     for (int i = 0; i < nw; i++) {
 #pragma HLS PIPELINE II = 1
-      y[i] = requantize_acc(accs[i], (const int64_t*)0, 0, 0, p0, (uint32_t)i);
+      y[i] = requantize_acc(accs[i], (const int64_t*)0, 0, 0, p0, idx0 + (uint32_t)i);
     }
     cycles += nw;
     if (y2) {
       for (int co = 0; co < g.out_ch; co++)
-        y2[co] = requantize_acc(dbacc[co], (const int64_t*)0, 0, 0, p1, (uint32_t)co);
+        y2[co] = requantize_acc(dbacc[co], (const int64_t*)0, 0, 0, p1, idx1 + (uint32_t)co);
       cycles += g.out_ch;
     }
   }

@@ -104,7 +104,7 @@ def build_engine(limits: EngineLimits | None = None, cache_dir: Path | None = No
             hls_csim.write_sim_ap_types(src_ap, build / "ap_types")
         else:
             shutil.copytree(src_ap, build / "ap_types")
-        cmd = [cxx, *flags, "-shared", "-Iap_types", "-I.", "hostsw_mac_bridge.cpp", "-o",
+        cmd = [cxx, *flags, "-pthread", "-shared", "-Iap_types", "-I.", "hostsw_mac_bridge.cpp", "-o",
                "libhostsw-mac.so"]
         t0 = time.perf_counter()
         r = subprocess.run(cmd, cwd=build, capture_output=True, text=True)
@@ -112,15 +112,16 @@ def build_engine(limits: EngineLimits | None = None, cache_dir: Path | None = No
         (build / "build.log").write_text(" ".join(cmd) + "\n" + r.stdout + r.stderr)
         if r.returncode != 0:
             first = hls_csim._first_errors(r.stdout + r.stderr, 3)
+            log = cache / f"build-error-{key}.log"
+            os.replace(build / "build.log", log)
+            shutil.rmtree(build, ignore_errors=True)
             raise ToolchainError(f"{Path(cxx).name} failed to compile the training kernels: "
-                                 f"{first} -- full log in {build / 'build.log'}")
+                                 f"{first} -- full log in {log}")
         shutil.rmtree(build / "ap_types", ignore_errors=True)
         try:
             os.rename(build, final)
         except OSError:  # built concurrently by another process
             shutil.rmtree(build, ignore_errors=True)
-    except ToolchainError:
-        raise
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
@@ -135,7 +136,7 @@ def _load(path: Path):
     if lib is None:
         lib = ctypes.CDLL(str(path))
         i64p = np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS")
-        lib.hostsw_mac_call.argtypes = [ctypes.c_int, i64p, i64p, ctypes.c_long, i64p,
+        lib.hostsw_mac_call.argtypes = [ctypes.c_int, ctypes.c_int, i64p, i64p, ctypes.c_long, i64p,
                                         ctypes.c_long, ctypes.c_void_p, i64p, ctypes.c_long,
                                         ctypes.c_void_p, ctypes.c_long]
         lib.hostsw_mac_call.restype = ctypes.c_int64
@@ -149,8 +150,13 @@ class CsimBackend(MacBackend):
     name = "csim"
     hardware = True
 
-    def __init__(self, limits: EngineLimits | None = None, **build_kwargs):
+    def __init__(self, limits: EngineLimits | None = None, threads: int | None = None,
+                 **build_kwargs):
         super().__init__(limits)
+        #: simulation threads per call (default: $HOSTSW_CSIM_THREADS, else the CPU cores, at
+        #: most 4); the results do not depend on it
+        env = os.environ.get("HOSTSW_CSIM_THREADS")
+        self.threads = int(threads or (env and int(env)) or min(4, os.cpu_count() or 1))
         self.library = build_engine(self.limits, **build_kwargs)
         self._lib = _load(self.library.path)
 
@@ -165,7 +171,7 @@ class CsimBackend(MacBackend):
         y2 = np.empty(g.out_ch, dtype=np.int64) if out1 is not None else None
         bias_arr = None if bias is None else np.ascontiguousarray(bias, dtype=np.int64)
         cycles = self._lib.hostsw_mac_call(
-            tier, r, a.reshape(-1), a.size, b.reshape(-1), b.size,
+            tier, self.threads, r, a.reshape(-1), a.size, b.reshape(-1), b.size,
             None if bias_arr is None else bias_arr.ctypes.data, y.reshape(-1), y.size,
             None if y2 is None else y2.ctypes.data, 0 if y2 is None else y2.size)
         if cycles < 0:

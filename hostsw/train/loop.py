@@ -52,6 +52,9 @@ class TrainOptions:
     #: the MAC engine: software (torch, default) | reference (exact integers) | csim (the hls/
     #: kernels in C simulation) | board. reference and csim compute identical integers
     backend: str = "software"
+    #: recompute every engine call on this back-end too and compare every value (e.g. csim
+    #: checked against reference); None = no check
+    verify: str | None = None
     #: called with one line per epoch (default: print to stderr)
     log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr, flush=True))
 
@@ -129,6 +132,9 @@ class Trainer:
         self.geometries: dict = {}
         if self.backend_name != "software":
             self._setup_engine(info.input_shape)
+        elif options.verify is not None:
+            raise ConfigError("--verify compares two engines: use it with --backend csim (or "
+                              "reference)")
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
         self.scheduler = build_scheduler(self.optimizer, cfg.lr_schedule, cfg.epochs)
         self.epoch = 0
@@ -156,6 +162,13 @@ class Trainer:
         from hostsw.runtime.attach import check_model
         check_model(self.model, name)
         self.backend = build_backend(name)
+        if self.opts.verify is not None:
+            from hostsw.runtime.verify import VerifyingBackend
+            check = check_backend(self.opts.verify)
+            if check == "software" or check == name:
+                raise ConfigError(f"--verify {check}: name another engine back-end than "
+                                  f"--backend {name} (reference, csim or board)")
+            self.backend = VerifyingBackend(self.backend, build_backend(check))
         self.geometries = attach(self.model, self.layers, self.backend, input_shape,
                                  self.cfg.batch_size)
         self.board.epoch_switching = True
