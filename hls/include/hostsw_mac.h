@@ -363,6 +363,7 @@ int64_t mac_engine(int mode, const Geometry& g, const typename Mac<CONFIG_T::tie
   static operand_t wbuf[CONFIG_T::max_weights];
   static MacT accs[CONFIG_T::max_weights];
   static MacT dbacc[CONFIG_T::max_out_ch];
+  static operand_t dcol[CONFIG_T::max_out_ch];
   static MacT sacc[CONFIG_T::max_image];
 #pragma HLS ARRAY_PARTITION variable = row cyclic factor = CONFIG_T::unroll
 #pragma HLS ARRAY_PARTITION variable = wbuf cyclic factor = CONFIG_T::unroll
@@ -519,11 +520,22 @@ int64_t mac_engine(int mode, const Geometry& g, const typename Mac<CONFIG_T::tie
     for (int bi = 0; bi < g.batch; bi++)
       for (int oh = 0; oh < oh_n; oh++)
         for (int ow = 0; ow < ow_n; ow++) {
+          // the errors of this position: when all are zero (ReLU and pooling zero most), the
+          // window is not even generated
+          bool any = false;
+        DCOL:
+          for (int co = 0; co < g.out_ch; co++) {
+#pragma HLS LOOP_TRIPCOUNT max = CONFIG_T::max_out_ch
+#pragma HLS PIPELINE II = 1
+            dcol[co] = operand_t(a[((bi * g.out_ch + co) * oh_n + oh) * ow_n + ow]);
+            any |= !MacT::is_zero(dcol[co]);
+          }
+          cycles += g.out_ch;
+          if (!any) continue;
           cycles += gather_window<CONFIG_T>(b, g, bi, oh, ow, row);
           for (int co = 0; co < g.out_ch; co++) {
-            const operand_t d = operand_t(a[((bi * g.out_ch + co) * oh_n + oh) * ow_n + ow]);
-            cycles += 1;
-            if (MacT::is_zero(d)) continue;  // zero skipping: ReLU and pooling zero most errors
+            const operand_t d = dcol[co];
+            if (MacT::is_zero(d)) continue;  // zero skipping
             dbacc[co].mac(d, one);
             MacT* acc = &accs[co * fan_in];
           OUTER:

@@ -77,6 +77,10 @@ class MacBackend(ABC):
                   Mode.BWD_WEIGHT: (g.y_shape, g.x_shape)}[mode]
         ak = np.ascontiguousarray(a.k, dtype=np.int64).reshape(shapes[0])
         bk = np.ascontiguousarray(b.k, dtype=np.int64).reshape(shapes[1])
+        for what, k, fp in (("first", ak, a.fixed_point), ("second", bk, b.fixed_point)):
+            if k.size and (int(k.min()) < fp.min_int or int(k.max()) > fp.max_int):
+                raise ValueError(f"{mode.name.lower()}: the {what} operand holds integers outside "
+                                 f"its precision {fp} (a host-side bug)")
         t0 = time.perf_counter()
         y, y2, cycles = self._run(mode, tier, g, ak, bk, bias_k, bias_shift, out0, out1)
         self.stats.add(mode, tier, g.macs(), cycles, time.perf_counter() - t0)

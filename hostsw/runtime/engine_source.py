@@ -257,11 +257,22 @@ static int64_t run_tier(int threads, const int64_t *r, const std::vector<ap_int<
     if (res[i] < 0) return res[i];
     total += res[i];
   }}
-  // every part loaded the weights (fwd, bwd-data) or generated every window (bwd-weight): one
-  // engine does that once
-  const long once = mode == 2 ? (long)g.batch * g.out_h() * g.out_w() * fan_in
-                              : (long)g.out_ch * fan_in;
-  return total - (int64_t)(threads - 1) * once;
+  // every part loaded the weights (fwd, bwd-data), or generated the window of every position
+  // where one of ITS channels has a non-zero error (bwd-weight): one engine does that once
+  if (mode != 2) return total - (int64_t)(threads - 1) * g.out_ch * fan_in;
+  const long plane = (long)g.out_h() * g.out_w();
+  long repeated = 0;
+  for (int bi = 0; bi < g.batch; bi++)
+    for (long p = 0; p < plane; p++) {{
+      int parts = 0;
+      for (int i = 0; i < threads; i++) {{
+        const int lo = (int)((long)n * i / threads), hi = (int)((long)n * (i + 1) / threads);
+        for (int c = lo; c < hi; c++)
+          if (av[(bi * g.out_ch + c) * plane + p] != 0) {{ parts++; break; }}
+      }}
+      if (parts > 1) repeated += parts - 1;
+    }}
+  return total - (int64_t)repeated * fan_in;
 }}
 
 extern "C" int hostsw_mac_tiers(int *out, int n) {{

@@ -23,10 +23,15 @@ from hostsw.runtime.spec import Geometry, Operand, OutSpec
 OUT_BITS = 64
 
 
-def _ints(t: torch.Tensor, frac: int) -> np.ndarray:
-    """Integers of a tensor that lies on the grid 2**-frac (exact: power-of-two scaling)."""
-    k = t.detach().to(torch.float64).cpu().numpy() * (2.0 ** frac)
-    return np.rint(k).astype(np.int64)
+def _ints(t: torch.Tensor, fp: FixedPoint) -> np.ndarray:
+    """Integers k of a tensor that lies on the grid 2**-frac of ``fp`` (exact: power-of-two
+    scaling). Clipped to ``fp``'s range: a float32 tensor holds words of more than 24 bits only
+    to 24 significant bits, so the largest words may round up by one step past the range (the
+    software path computes with those same float32 values)."""
+    k = np.rint(t.detach().to(torch.float64).cpu().numpy() * (2.0 ** fp.frac)).astype(np.int64)
+    if fp.bits > 24:
+        np.clip(k, fp.min_int, fp.max_int, out=k)
+    return k
 
 
 def _floats(k: np.ndarray, frac: int, like: torch.Tensor) -> torch.Tensor:
@@ -73,12 +78,12 @@ class MacFunction(torch.autograd.Function):
         fx = _fixed_point(layer, "act", "the input activation")
         fw = _fixed_point(layer, "weight", "the weight")
         g = geometry(layer, tuple(xq.shape))
-        xk, wk = _ints(xq, fx.frac), _ints(wq, fw.frac)
+        xk, wk = _ints(xq, fx), _ints(wq, fw)
         acc_frac = fx.frac + fw.frac
         bias_op, bias_bound = None, 0
         if bq is not None:
             fb = layer.bias_fixed_point
-            bk = _ints(bq, fb.frac)
+            bk = _ints(bq, fb)
             if not torch.equal(_floats(bk, fb.frac, bq), bq):
                 raise RuntimeError(f"bias is not on its grid {fb}")
             bias_op = Operand(bk, fb)
@@ -105,8 +110,8 @@ class MacFunction(torch.autograd.Function):
             if layer.bifurcated:
                 e_w = layer.grad_w_quant.quantize_error(grad)
                 f_w = layer.quantizer("grad_w").fixed_point()
-        dk_d = _ints(e_d, f_d.frac).reshape(g.y_shape)
-        dk_w = dk_d if e_w is e_d else _ints(e_w, f_w.frac).reshape(g.y_shape)
+        dk_d = _ints(e_d, f_d).reshape(g.y_shape)
+        dk_w = dk_d if e_w is e_d else _ints(e_w, f_w).reshape(g.y_shape)
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
             terms = g.out_ch * g.k_h * g.k_w

@@ -82,3 +82,22 @@ def test_tier_routing_and_limits():
     with pytest.raises(ValueError, match="product grid"):  # a caller bug, not a user error
         ref.fwd(g, Operand(np.array([1, 1]), FixedPoint(8, 1)),
                 Operand(np.array([1, 1]), FixedPoint(8, 1)), None, OutSpec(FixedPoint(8, 0), 3))
+
+
+def test_words_wider_than_float32_stay_in_range_on_the_engine():
+    """A float32 activation holds a 32-bit word to 24 significant bits: 2**32 - 1 rounds to 2**32,
+    one step past the unsigned 32-bit range. The engine's operand is saturated back into range
+    (this crashed an AdaPT run at tier 32 before)."""
+    import torch
+    from hostsw.quant.layers import FxpLinear
+    from hostsw.quant.precision import Precision
+    m = FxpLinear(1, 1, bias=False)
+    with torch.no_grad():
+        m.weight.fill_(1.0)
+    m.set_precision("act", Precision(32, 0))
+    m.set_precision("weight", Precision(8, 0))
+    m.mac_backend = ReferenceBackend()
+    y = m.eval()(torch.tensor([[4294967295.0]]))
+    # the exact (2**32 - 1) * 1, then float32 as torch holds it
+    assert y.item() == torch.tensor(2 ** 32 - 1, dtype=torch.float64).float().item()
+    assert m.mac_backend.stats.calls == {"fwd/t32": 1}
