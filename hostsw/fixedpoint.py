@@ -534,3 +534,53 @@ def _requantize_python(a: np.ndarray, s: int, out: FixedPoint, rounding: str, ov
             q = min(max(q, lo), hi)
         res[i] = q
     return res
+
+
+# --- exact integer helpers for the export flow ---------------------------------------------------
+def int_bounds(bits: int, signed: bool = True, narrow: bool = False) -> tuple[int, int]:
+    """(lo, hi) integer range of a ``bits``-bit word; ``narrow`` drops the most negative value
+    (signed, QONNX narrow_range / AP_SAT_SYM) or the largest one (unsigned QONNX narrow_range)."""
+    bits, narrow = int(bits), int(bool(narrow))
+    if signed:
+        return -(1 << (bits - 1)) + narrow, (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1 - narrow
+
+
+_EXPORT_ROUNDING = {"ROUND": "nearest", "FLOOR": "floor", "nearest": "nearest", "floor": "floor"}
+
+
+def shift_round_int(k, shift: int, rounding: str = "nearest"):
+    """Exact ``k * 2**-shift`` rounded to an integer, unbounded (no overflow handling).
+
+    ``k``: a Python int or an integer ndarray (int64 or object of Python ints); ``rounding``:
+    "nearest" (half-to-even, AP_RND_CONV; QONNX "ROUND") or "floor" (toward -inf, AP_TRN; QONNX
+    "FLOOR"). ``shift <= 0`` is an exact left shift. The saturating form is ``requantize_int``.
+    """
+    mode = _EXPORT_ROUNDING.get(rounding)
+    if mode is None:
+        raise ConfigError(f"shift_round_int rounding={rounding!r}: use nearest or floor")
+    shift = int(shift)
+    if shift <= 0:
+        return k * (1 << -shift)
+    q = k >> shift
+    if mode == "floor":
+        return q
+    r = k - (q << shift)
+    half = 1 << (shift - 1)
+    up = (r > half) | ((r == half) & ((q & 1) == 1))
+    return q + up if not isinstance(k, int) else q + int(up)
+
+
+def quantize_scaled_exact(x, frac: int, bits: int, signed: bool = True, narrow: bool = False,
+                          rounding: str = "nearest") -> np.ndarray:
+    """Float values onto the ``<bits, frac>`` grid as exact saturated integers k (value k *
+    2**-frac): int64 for bits <= 62, else object. Scaling by 2**frac is exact in float64 and
+    numpy's round is half-to-even (AP_RND_CONV); "floor" is AP_TRN."""
+    mode = _EXPORT_ROUNDING.get(rounding)
+    if mode is None:
+        raise ConfigError(f"quantize_scaled_exact rounding={rounding!r}: use nearest or floor")
+    y = np.ldexp(np.asarray(x, dtype=np.float64), int(frac))
+    y = np.round(y) if mode == "nearest" else np.floor(y)
+    lo, hi = int_bounds(bits, signed, narrow)
+    y = np.clip(y, lo, hi)
+    return y.astype(np.int64) if bits <= 62 else y.astype(object)

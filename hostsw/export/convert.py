@@ -18,7 +18,6 @@ import json
 import os
 import warnings
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,10 +229,14 @@ def build_project(onnx_path: Path, out_dir: Path, cfg: HlsConfig,
     an = analyze(onnx_path)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise OutputError(f"{out_dir} exists and is not empty: choose another --out or remove it")
+    from hostsw.io.tempdirs import first_existing, make_temp_dir, remove_created_parents, sweep_stale
     parent = out_dir.parent
+    existed = first_existing(parent)
+    prefix = f".{out_dir.name}."
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
+        sweep_stale(parent, prefix)
+        tmp = make_temp_dir(parent, prefix)
     except OSError as e:
         raise OutputError(f"cannot write to {parent}: {e.strerror or e}; choose another --out") \
             from None
@@ -247,8 +250,12 @@ def build_project(onnx_path: Path, out_dir: Path, cfg: HlsConfig,
             out_dir.rmdir()
         os.replace(project, out_dir)
         _fix_paths(out_dir, project)
-    finally:
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not out_dir.exists():
+            remove_created_parents(parent, existed)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
     return rows
 
 

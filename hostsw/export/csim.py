@@ -63,7 +63,6 @@ import platform
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -382,17 +381,24 @@ def compile_project(project: Path, project_name: str = "myproject", opt_flag: st
         return done
     if final.exists():
         shutil.rmtree(final, ignore_errors=True)
+    from hostsw.io.tempdirs import make_temp_dir, sweep_stale
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        build = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=cache))
+        sweep_stale(cache, ".build-")
+        build = make_temp_dir(cache, f".build-{key}-")
     except OSError as e:
         raise ToolchainError(f"cannot write the C-simulation cache {cache}: {e.strerror or e}; "
                              f"set {CACHE_ENV}") from None
-    elapsed = _build(project, project_name, build, final, cxx, flags, ap_types)
     try:
-        os.rename(build, final)
-    except OSError:  # built concurrently by another process: use that one
+        elapsed = _build(project, project_name, build, final, cxx, flags, ap_types)
+        (build / ".owner").unlink(missing_ok=True)
+        try:
+            os.rename(build, final)
+        except OSError:  # built concurrently by another process: use that one
+            shutil.rmtree(build, ignore_errors=True)
+    except BaseException:
         shutil.rmtree(build, ignore_errors=True)
+        raise
     done.compile_s, done.cached = elapsed, False
     return done
 
@@ -430,8 +436,10 @@ def _build(project: Path, project_name: str, build: Path, final: Path, cxx: str,
             failed = [2]
     (build / "build.log").write_text("\n".join([" ".join(jobs[0])] + logs))
     if failed:
-        raise ToolchainError(f"{Path(cxx).name} failed: {_first_errors(logs[failed[0]])} -- build "
-                             f"kept for inspection in {build} (build.log), project in {project}")
+        log = build.parent / f"build-error-{build.name.split('-')[1]}.log"
+        os.replace(build / "build.log", log)
+        raise ToolchainError(f"{Path(cxx).name} failed: {_first_errors(logs[failed[0]])} -- full "
+                             f"log in {log}, project in {project}")
     for obj in ("model.o", "batch.o"):
         (build / obj).unlink(missing_ok=True)
     return time.perf_counter() - t0

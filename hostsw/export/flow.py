@@ -172,10 +172,13 @@ def run_csim(run_dir: Path | None = None, onnx_path: Path | None = None,
         project_name = hls_cfg.project_name
         hls_used = {k: getattr(hls_cfg, k) for k in ("backend", "io_type", "reuse_factor",
                                                       "strategy")}
-    log(f"compiling {project} (cached by content hash) ...")
+    log(f"building the C simulation of {project} (reused when its content hash is cached) ...")
     cache = Path(cfg.cache_dir) if cfg.cache_dir else None
     compiled = compile_project(Path(project), project_name, cfg.opt_flag, cache,
                                exact_ap_types=cfg.exact_ap_types or None)
+    log(f"  {'reused the cached build' if compiled.cached else 'compiled'} "
+        f"({Path(compiled.compiler).name}"
+        + ("" if compiled.cached else f", {compiled.compile_s:.1f} s") + ")")
     n_in = int(np.prod(an.canon.input_shape[1:]))
     out_shape = tuple(an.canon.output_shape[1:])
     model = CsimModel(compiled.library, n_in, int(np.prod(out_shape)))

@@ -105,14 +105,10 @@ def exact_quant_int(x: np.ndarray, frac: int, bits: int, signed: bool, narrow: b
                     rounding: str) -> np.ndarray:
     """QONNX Quant on float values, as exact integers k (value = k * 2**-frac), int64.
 
-    Scaling by a power of two is exact in float64; numpy's round is half-to-even (= AP_RND_CONV).
+    (``hostsw.fixedpoint.quantize_scaled_exact``: ROUND is half-to-even = AP_RND_CONV.)
     """
-    y = np.ldexp(np.asarray(x, dtype=np.float64), frac)
-    y = np.round(y) if rounding == "ROUND" else np.floor(y)
-    lo = -(1 << (bits - 1)) + int(narrow) if signed else 0
-    hi = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1 - int(narrow)
-    y = np.clip(y, lo, hi)
-    return y.astype(np.int64) if bits <= 62 else y.astype(object)
+    from hostsw.fixedpoint import quantize_scaled_exact
+    return quantize_scaled_exact(x, frac, bits, signed, narrow, rounding)
 
 
 class QuantizeConstants(Transformation):

@@ -13,7 +13,6 @@ import contextlib
 import copy
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,9 +166,12 @@ def export_run(run_dir: Path, out: Path | None = None, cfg: ExportConfig | None 
     out = Path(out) if out is not None else run.path / MODEL_FILE
     if out.suffix != ".onnx":
         raise ConfigError(f"--out {out}: the QONNX file name must end in .onnx")
+    from hostsw.io.tempdirs import first_existing, make_temp_dir, sweep_stale
+    existed = first_existing(out.parent)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmpdir = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
+        sweep_stale(out.parent, ".export-")
+        tmpdir = make_temp_dir(out.parent, ".export-")
     except OSError as e:
         raise OutputError(f"cannot write to {out.parent}: {e.strerror or e}; choose another --out") \
             from None
@@ -218,9 +220,14 @@ def export_run(run_dir: Path, out: Path | None = None, cfg: ExportConfig | None 
         atomic_write_json(plan_path, plan)
         save_config(cfg, cfg_path, **facts)
         os.replace(tmp_model, out)
-    finally:
+    except BaseException:
         import shutil
         shutil.rmtree(tmpdir, ignore_errors=True)
+        from hostsw.io.tempdirs import remove_created_parents
+        remove_created_parents(out.parent, existed)
+        raise
+    import shutil
+    shutil.rmtree(tmpdir, ignore_errors=True)
     return {**facts, "plan": plan}
 
 

@@ -22,23 +22,16 @@ from onnx import helper
 from hostsw.errors import UnsupportedModelError
 from hostsw.export.graph import Canonical
 from hostsw.export.validate import check_op, check_quant, fail
-from hostsw.fixedpoint import FixedPoint
+from hostsw.fixedpoint import FixedPoint, int_bounds, shift_round_int
 
 
 def shift_round(k, shift: int, mode: str = "ROUND"):
     """k * 2**-shift rounded to an integer (k: int or integer ndarray, int64 or object).
 
     ROUND is half-to-even (AP_RND_CONV), FLOOR toward -inf (AP_TRN); shift <= 0 is exact.
+    (``hostsw.fixedpoint.shift_round_int``.)
     """
-    if shift <= 0:
-        return k * (1 << -shift)
-    q = k >> shift
-    if mode == "FLOOR":
-        return q
-    r = k - (q << shift)
-    half = 1 << (shift - 1)
-    up = (r > half) | ((r == half) & ((q & 1) == 1))
-    return q + up if not isinstance(k, int) else q + int(up)
+    return shift_round_int(k, shift, mode)
 
 
 @dataclass(frozen=True)
@@ -79,11 +72,11 @@ class QuantSpec:
 
     @property
     def k_min(self) -> int:
-        return -(1 << (self.bits - 1)) + int(self.narrow) if self.signed else 0
+        return int_bounds(self.bits, self.signed, self.narrow)[0]
 
     @property
     def k_max(self) -> int:
-        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1 - int(self.narrow)
+        return int_bounds(self.bits, self.signed, self.narrow)[1]
 
     @property
     def rounding_name(self) -> str:

@@ -307,7 +307,8 @@ def _hardware_lines(run: RunRecord) -> list[str]:
         c = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return ["", f"Hardware: {path} is not readable JSON"]
-    lines = ["", "Hardware (hls4ml ap_fixed project, g++ C simulation)"]
+    compiler = (c.get("compiler") or "C++").split()[0]  # e.g. "clang++ -std=c++17 -O2 ..."
+    lines = ["", f"Hardware (hls4ml ap_fixed project, {compiler} C simulation)"]
     lines.append(f"  C simulation:      {c.get('samples')} test samples, bit-exact "
                  f"{_pct(c.get('exact_match_rate'))} vs the exact reference, argmax agreement "
                  f"{_pct(c.get('argmax_agreement'))} with the software model")

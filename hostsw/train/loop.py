@@ -239,7 +239,10 @@ class Trainer:
                                 self.cfg.augment, self.device)
         n_batches = math.ceil(len(self.train_split) / self.cfg.batch_size)
         bar = tqdm(batches, total=n_batches, desc=f"epoch {self.epoch}/{self.cfg.epochs}",
-                   leave=False, disable=not self.opts.progress, file=sys.stderr)
+                   leave=False, file=sys.stderr,
+                   # a bar only on a terminal: in CI logs or `| tee` it would leave frozen lines
+                   # (the per-epoch line is printed either way)
+                   disable=not (self.opts.progress and sys.stderr.isatty()))
         self.board.in_epoch = True
         try:
             return self._run_steps(bar)

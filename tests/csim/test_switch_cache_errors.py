@@ -71,7 +71,7 @@ def _export(run):
     return ensure_export(run)
 
 
-def test_compile_error_keeps_the_build(runs, tmp_path):
+def test_compile_error_keeps_only_the_log(runs, tmp_path):
     onnx_path = _export(runs("mlp"))
     project = tmp_path / "broken"
     build_project(onnx_path, project, HlsConfig())
@@ -80,9 +80,10 @@ def test_compile_error_keeps_the_build(runs, tmp_path):
     with pytest.raises(ToolchainError) as e:
         compile_project(project, cache_dir=tmp_path / "cache")
     msg = str(e.value)
-    assert "\n" not in msg and "hostsw-test-compile-error" in msg and "kept" in msg
-    kept = [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".build-")]
-    assert kept and (kept[0] / "build.log").is_file()
+    assert "\n" not in msg and "hostsw-test-compile-error" in msg and "build-error-" in msg
+    left = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(left) == 1 and left[0].startswith("build-error-") and left[0] in msg
+    assert "hostsw-test-compile-error" in (tmp_path / "cache" / left[0]).read_text()
     assert src.is_file()  # the project is left for inspection
 
 

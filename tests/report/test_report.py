@@ -1,5 +1,6 @@
 import json
 import math
+from pathlib import Path
 
 import pytest
 from report_fixtures import LAYERS, init_rows, make_metrics, write_run
@@ -252,3 +253,12 @@ def test_nan_is_tolerated_in_table(fp32_run):
     rows[0]["train_loss"] = math.inf
     (fp32_run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert table_row(render_report(load_run(fp32_run)), "1")[2] == "inf"
+
+
+def test_hardware_section_names_the_compiler_that_built_the_simulation(static8_run):
+    run_dir = static8_run if not hasattr(static8_run, "path") else static8_run.path
+    csim = {"samples": 10, "exact_match_rate": 1.0, "argmax_agreement": 1.0,
+            "compiler": "clang++ -std=c++17 -O2 -fPIC", "project": "p", "onnx": "m.onnx"}
+    (Path(run_dir) / "csim.json").write_text(json.dumps(csim))
+    text = render_report(load_run(run_dir), png_path=None)
+    assert "Hardware (hls4ml ap_fixed project, clang++ C simulation)" in text

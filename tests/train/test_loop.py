@@ -106,3 +106,13 @@ def test_lenet5_learns_mnist_at_8_bits(tmp_path):
     assert summary["test_accuracy"] > 0.85
     assert summary["cost"]["bitops_rel_fp32"] == 0.0625
     assert summary["final_precision"]["conv1"]["act"] == [8, 8]
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path, capsys):
+    from hostsw.train import TrainOptions, load_config, train
+    cfg = load_config("mlp-digits-static8")
+    cfg.epochs, cfg.limit_train, cfg.limit_test = 1, 128, 64
+    train(cfg, tmp_path / "r", TrainOptions(progress=True))  # capsys: stderr is not a TTY
+    err = capsys.readouterr().err
+    assert "\r" not in err and "it/s" not in err
+    assert err.count("epoch   1/1") == 1  # the one line per epoch
