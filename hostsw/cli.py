@@ -26,12 +26,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hostsw.train import TrainOptions, load_config, resume, train
     opts = TrainOptions(device=args.device, progress=not args.no_progress, download=args.download,
                         threads=args.threads, backend=args.backend, verify=args.verify)
+    _check_epochs_flag(args.epochs)
     if args.resume is not None:
         if args.config is not None or args.set:
             raise ConfigError("--resume continues a run with its saved config: drop --preset/"
                               "--config/--set (use --epochs to extend it)")
-        summary = resume(Path(args.resume), opts, epochs=args.epochs)
-        out = Path(args.resume)
+        for key, flag in _RESUME_IGNORES:
+            if getattr(args, key) is not None:
+                fix = (f"edit {key} in {Path(args.resume) / 'config.yaml'}" if key == "data_dir"
+                       else "drop it" if key == "out" else
+                       "start a new run (--out NEW_DIR) to change it")
+                raise ConfigError(f"{flag} cannot be used with --resume (the run keeps its "
+                                  f"config.yaml and directory): {fix}")
+        out = args.run_path = Path(args.resume)
+        summary = resume(out, opts, epochs=args.epochs)
     else:
         if args.config is None:
             raise ConfigError("name a preset (--preset lenet5-mnist-static8; `hostsw presets` "
@@ -47,7 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.lr is not None:
             cfg.optimizer.lr = args.lr
         cfg.validate()
-        out = Path(args.out) if args.out else _default_out(cfg.name)
+        out = args.run_path = Path(args.out) if args.out else _default_out(cfg.name)
         summary = train(cfg, out, opts)
     acc = summary["test_accuracy"]
     cost = summary["cost"]
@@ -58,6 +66,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+#: train flags that --resume cannot honour (the run's config.yaml decides), with their spelling
+_RESUME_IGNORES = (("out", "--out"), ("lr", "--lr"), ("batch_size", "--batch-size"),
+                   ("seed", "--seed"), ("limit_train", "--limit-train"),
+                   ("limit_test", "--limit-test"), ("data_dir", "--data-dir"))
+
+
+def _check_epochs_flag(epochs: int | None) -> None:
+    if epochs is not None and epochs < 1:
+        raise ConfigError(f"--epochs {epochs}: use 1 or more")
+
+
 def cmd_crosscheck(args: argparse.Namespace) -> int:
     from hostsw.runtime.crosscheck import crosscheck
     from hostsw.train import load_config
@@ -65,6 +84,7 @@ def cmd_crosscheck(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.set:
         cfg = apply_overrides(cfg, args.set)
+    _check_epochs_flag(args.epochs)
     if args.epochs is not None:
         cfg.epochs = args.epochs
     cfg.validate()
@@ -235,8 +255,17 @@ def _add_hls_options(q: argparse.ArgumentParser) -> None:
                    help="clock period in ns (default 5)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the user-error contract: a usage mistake prints ``hostsw: error: ...`` and
+    one line pointing at --help (not the whole usage block), exit 2. Sub-parsers inherit it."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"hostsw: error: {message}\n"
+                  f"run '{self.prog} --help' for usage\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="hostsw",
         description="Low-precision FPGA training flow: train with per-layer fixed point, report.")
     p.add_argument("--version", action="version", version=f"hostsw {__version__}")
@@ -370,7 +399,11 @@ def main(argv: list[str] | None = None) -> int:
     # an optional Brevitas accelerator we do not use
     warnings.filterwarnings("ignore", message="fast_hadamard_transform")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # reported by the sub-command's parser, so the hint names its --help
+        subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        (subs.choices.get(args.command) or parser).error(
+            f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR
@@ -380,9 +413,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hostsw: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("hostsw: interrupted; continue with `hostsw train --resume RUN_DIR`",
-              file=sys.stderr)
+        print(_interrupted_message(args), file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _interrupted_message(args: argparse.Namespace) -> str:
+    """What Ctrl-C left behind, for the sub-command that was running."""
+    if args.command == "train":
+        run = getattr(args, "run_path", None)
+        if run is not None and (run / "config.yaml").is_file():
+            return f"hostsw: interrupted; continue with `hostsw train --resume {run}`"
+        return "hostsw: train interrupted before the run started; nothing was written: rerun it"
+    if args.command == "crosscheck":
+        return (f"hostsw: crosscheck interrupted; its runs in {args.out} are incomplete: rerun it "
+                "with a new --out")
+    return (f"hostsw: {args.command} interrupted; nothing was kept (no complete output was "
+            f"written): rerun `hostsw {args.command}`")
 
 
 if __name__ == "__main__":

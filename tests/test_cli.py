@@ -95,3 +95,45 @@ def test_train_and_report_end_to_end(capsys, tmp_path):
     text = capsys.readouterr().out
     assert "fc1" in text and "0.0625" in text
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("argv,hint", [
+    (["train", "--bogus"], "run 'hostsw train --help' for usage"),
+    (["train", "--epochs", "x"], "run 'hostsw train --help' for usage"),
+    (["frob"], "run 'hostsw --help' for usage"),
+    (["csim", "--jobs", "two"], "run 'hostsw csim --help' for usage"),
+])
+def test_argparse_errors_are_one_line_plus_hint(argv, hint, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("hostsw: error: ") and lines[1] == hint
+    assert "usage:" not in captured.err and captured.out == ""
+
+
+def test_interrupted_train_names_the_run_directory(capsys, tmp_path, monkeypatch):
+    from hostsw.train import Trainer
+
+    def interrupt(self):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(Trainer, "fit", interrupt)
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "mlp-digits-static8", "--limit-train", "128",
+                 "--limit-test", "64", "--no-progress", "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert f"hostsw train --resume {out}`" in err and "RUN_DIR" not in err
+
+
+@pytest.mark.parametrize("sub,target", [("export", "hostsw.export.export_run"),
+                                        ("csim", "hostsw.export.flow.run_csim")])
+def test_interrupted_export_or_csim_does_not_suggest_resume(sub, target, capsys, tmp_path,
+                                                             monkeypatch):
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(target, interrupt)
+    assert main([sub, str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert "--resume" not in err and f"{sub} interrupted" in err and "rerun" in err
+    assert err.count("\n") == 1

@@ -25,7 +25,8 @@ from hostsw.cost import CostMeter, count_macs, model_size
 from hostsw.data import DATASETS, Split, load_dataset
 from hostsw.errors import ConfigError, TrainingDivergedError
 from hostsw.io.allocator import keep_freed_memory
-from hostsw.io import append_jsonl, atomic_torch_save, atomic_write_json, read_jsonl, truncate_jsonl
+from hostsw.io import (append_jsonl, atomic_torch_save, atomic_write_json, atomic_write_text,
+                       read_jsonl, truncate_jsonl)
 from hostsw.models import build_model
 from hostsw.precision import PrecisionBoard, build_controller
 from hostsw.quant.layers import quant_layers
@@ -33,7 +34,7 @@ from hostsw.quant.precision import Precision
 from hostsw.runtime import ENGINE_BACKENDS, build_backend, check_backend
 from hostsw.runtime.attach import attach, layer_tiers
 from hostsw.train.batches import eval_batches, train_batches
-from hostsw.train.config import TrainConfig
+from hostsw.train.config import TrainConfig, config_from_dict, dump_config
 from hostsw.train.optim import build_optimizer, build_scheduler, step_scheduler
 from hostsw.train.rundir import RunDir, discard, open_for_resume, start_fresh
 
@@ -199,11 +200,11 @@ class Trainer:
             "backend": self.backend_name,
         })
 
-    def load_checkpoint(self) -> None:
-        try:
-            ck = torch.load(self.run.checkpoint, map_location=self.device, weights_only=False)
-        except Exception as e:  # corrupt or foreign file
-            raise ConfigError(f"cannot read checkpoint {self.run.checkpoint}: {e}") from None
+    def load_checkpoint(self, ck: dict | None = None) -> None:
+        """Restore the state saved at the last epoch end (``ck``: already read by
+        ``read_checkpoint``, else read here)."""
+        if ck is None:
+            ck = read_checkpoint(self.run)
         was = ck.get("backend", "software")
         now = self.backend_name
         if was != now and not (was in ENGINE_BACKENDS and now in ENGINE_BACKENDS):
@@ -351,15 +352,135 @@ def train(cfg: TrainConfig, out: Path, options: TrainOptions | None = None) -> d
     return trainer.fit()
 
 
+#: checkpoint entries ``load_checkpoint`` needs (a file without them is not a hostsw checkpoint)
+CHECKPOINT_KEYS = ("config", "epoch", "step", "wall_time_s", "best_test_accuracy", "model",
+                   "optimizer", "scheduler", "controller", "cost_meter")
+#: config keys a resumed run may change: they alter neither the trained state nor its trajectory
+#: (eval_batch_size: eval mode uses the grids of the last training step, so only how the test
+#: pass is batched changes; data_dir: where the same dataset's files are read from; name: a
+#: label). ``epochs`` has its own rules (``_check_epochs``); every other change is refused.
+RESUME_SAFE_KEYS = ("eval_batch_size", "data_dir", "name")
+#: controllers and lr schedules that do not plan over the run's length (set_horizon): a run that
+#: uses only these may be extended or shortened on resume. cpt (cycle period), progressive
+#: (final_epochs), muppet (no switch in the last epoch) and cosine plan over ``epochs``.
+HORIZON_FREE_CONTROLLERS = ("fp32", "static", "adapt")
+HORIZON_FREE_SCHEDULES = ("none", "step", "plateau")
+
+
+def read_checkpoint(run: RunDir) -> dict:
+    """checkpoint.pt as a dict, or a one-line ConfigError naming the file and the fix."""
+    path = run.checkpoint
+    fix = f"restore it from a backup, or delete it to restart {run.path} from scratch"
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # truncated, corrupt or not a torch file
+        raise ConfigError(f"cannot read {path} ({type(e).__name__}; corrupt or truncated): "
+                          f"{fix}") from None
+    missing = [k for k in CHECKPOINT_KEYS if k not in ck] if isinstance(ck, dict) else ["model"]
+    if missing or not isinstance(ck.get("config"), dict):
+        what = f"no {missing[0]!r} entry" if missing else "no config"
+        raise ConfigError(f"{path} is not a hostsw checkpoint ({what}): {fix}")
+    return ck
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+_UNSET = object()
+
+
+def _show(v) -> str:
+    return "unset" if v is _UNSET else "null" if v is None else str(v)
+
+
+def config_changes(saved: TrainConfig, now: TrainConfig) -> list[tuple[str, object, object]]:
+    """(dotted key, saved value, current value) for every config value that differs, epochs
+    excluded; controller parameters are named controller.KEY."""
+    a, b = _flatten(saved.to_dict()), _flatten(now.to_dict())
+    out = []
+    for key in list(a) + [k for k in b if k not in a]:
+        if key == "epochs":
+            continue
+        va, vb = a.get(key, _UNSET), b.get(key, _UNSET)
+        if va != vb:
+            out.append((key.replace("controller.params.", "controller."), va, vb))
+    return out
+
+
+def _check_config(run: RunDir, saved: TrainConfig, cfg: TrainConfig, log) -> None:
+    changes = config_changes(saved, cfg)
+    refused = [c for c in changes if c[0] not in RESUME_SAFE_KEYS]
+    if refused:
+        key, was, now = refused[0]
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise ConfigError(f"{run.config} changes {key} ({_show(was)} -> {_show(now)}){more} since "
+                          "the checkpoint, which a resumed run cannot honour: undo the edit, or "
+                          f"start a new run with --config {run.config} --out NEW_DIR")
+    if changes:
+        log("resume: using " + ", ".join(f"{k} {_show(b)} (was {_show(a)})" for k, a, b in changes)
+            + f" from the edited {run.config}; the trained state is unaffected")
+
+
+def _check_epochs(run: RunDir, saved: TrainConfig, done: int, target: int, source: str) -> None:
+    if target < done:
+        raise ConfigError(f"{source} {target}: {run.path} has already trained {done} epochs; use "
+                          f"{done} or more (a resumed run never discards epochs)")
+    if target == saved.epochs:
+        return
+    planned = []
+    if saved.lr_schedule.name not in HORIZON_FREE_SCHEDULES:
+        planned.append(f"the {saved.lr_schedule.name} lr schedule")
+    if saved.controller.name not in HORIZON_FREE_CONTROLLERS:
+        planned.append(f"the {saved.controller.name} controller")
+    if planned:
+        raise ConfigError(f"{source} {target}: {' and '.join(planned)} of {run.path} "
+                          f"{'is' if len(planned) == 1 else 'are'} planned over its "
+                          f"{saved.epochs} epochs and cannot be re-planned on resume: resume with "
+                          f"{saved.epochs} epochs, or start a new run with --config {run.config} "
+                          f"--epochs {target} --out NEW_DIR")
+
+
 def resume(out: Path, options: TrainOptions | None = None, epochs: int | None = None) -> dict:
-    """Continue the run in ``out`` from its last checkpoint (or start it if none was written)."""
+    """Continue the run in ``out`` from its last checkpoint (or start it if none was written).
+
+    config.yaml must still describe the checkpoint (only ``RESUME_SAFE_KEYS`` may change).
+    ``epochs`` (or an edited ``epochs:`` in config.yaml) may extend or shorten a run whose
+    controller and lr schedule do not plan over its length, never below the epochs already
+    trained; an accepted change is written to config.yaml (atomically) before training goes on.
+    """
+    options = options or TrainOptions()
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
+                               or epochs < 1):
+        raise ConfigError(f"--epochs {epochs}: use 1 or more")
     run = open_for_resume(out)
     cfg = run.load_config()
-    if epochs is not None:
-        cfg.epochs = epochs
-    trainer = Trainer(cfg, run, options or TrainOptions())
-    if run.checkpoint.exists():
-        trainer.load_checkpoint()
+    ck = read_checkpoint(run) if run.checkpoint.exists() else None
+    target = cfg.epochs if epochs is None else epochs
+    if ck is not None:
+        try:
+            saved = config_from_dict(dict(ck["config"]))
+        except ConfigError as e:
+            raise ConfigError(f"{run.checkpoint} holds a config this hostsw cannot read ({e}): "
+                              "resume it with the hostsw version that wrote it") from None
+        _check_config(run, saved, cfg, options.log)
+        source = "--epochs" if epochs is not None else f"{run.config} epochs:"
+        _check_epochs(run, saved, int(ck["epoch"]), target, source)
+        if target != saved.epochs:
+            options.log(f"resume: {run.path} continues to {target} epochs (was {saved.epochs}); "
+                        f"{run.config} updated")
+    if target != cfg.epochs:
+        cfg.epochs = target
+        atomic_write_text(run.config, dump_config(cfg))
+    trainer = Trainer(cfg, run, options)
+    if ck is not None:
+        trainer.load_checkpoint(ck)
     else:
         for f in (run.metrics, run.precision):
             truncate_jsonl(f, lambda r: False)
