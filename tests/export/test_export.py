@@ -107,39 +107,29 @@ def test_cli_export_and_hls(mlp_run, exported, tmp_path, capsys):
     assert "accumulator" in out and "yes" in out and "vivado_hls -f build_prj.tcl" in out
 
 
-def _fails(argv, capsys, match):
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert err.startswith("hostsw: error: ") and match in err, err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    return err
-
-
-def test_cli_bad_inputs(mlp_run, exported, tmp_path, capsys):
+def test_cli_bad_inputs(mlp_run, exported, tmp_path, cli_fails):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not an onnx file")
-    _fails(["hls", "--onnx", str(bad), "--out", str(tmp_path / "o1")], capsys, "not a readable")
+    cli_fails(["hls", "--onnx", str(bad), "--out", str(tmp_path / "o1")], "not a readable")
     assert not (tmp_path / "o1").exists()
-    _fails(["hls", str(mlp_run), "--onnx", str(bad), "--out", str(tmp_path / "o2")], capsys,
-           "exactly one")
-    _fails(["hls", str(tmp_path), "--out", str(tmp_path / "o3")], capsys, "not a hostsw run")
-    _fails(["export", str(tmp_path / "nope")], capsys, "does not exist")
+    cli_fails(["hls", str(mlp_run), "--onnx", str(bad), "--out", str(tmp_path / "o2")],
+              "exactly one")
+    cli_fails(["hls", str(tmp_path), "--out", str(tmp_path / "o3")], "not a hostsw run")
+    cli_fails(["export", str(tmp_path / "nope")], "does not exist")
     x = np.zeros((3, 1, 7, 7), dtype=np.float32)
     np.save(tmp_path / "x.npy", x)
-    _fails(["csim", "--onnx", str(mlp_run / "model.qonnx.onnx"), "--inputs",
-            str(tmp_path / "x.npy"), "--outputs", str(tmp_path / "y.npy")], capsys,
-           "the model takes (N, 1, 8, 8)")
+    cli_fails(["csim", "--onnx", str(mlp_run / "model.qonnx.onnx"), "--inputs",
+            str(tmp_path / "x.npy"), "--outputs", str(tmp_path / "y.npy")], "the model takes (N, 1, 8, 8)")
     assert not (tmp_path / "y.npy").exists()
     nonempty = tmp_path / "full"
     nonempty.mkdir()
     (nonempty / "keep.txt").write_text("x")
-    _fails(["hls", str(mlp_run), "--out", str(nonempty)], capsys, "not empty")
+    cli_fails(["hls", str(mlp_run), "--out", str(nonempty)], "not empty")
     assert [p.name for p in nonempty.iterdir()] == ["keep.txt"]
 
 
-def test_cli_missing_compiler(mlp_run, exported, tmp_path, capsys, monkeypatch):
+def test_cli_missing_compiler(mlp_run, exported, tmp_path, cli_fails, monkeypatch):
     monkeypatch.setenv("CXX", "/nonexistent/g++")
     monkeypatch.setenv("HOSTSW_CACHE_DIR", str(tmp_path / "cache"))
-    _fails(["csim", str(mlp_run), "--samples", "5", "--quiet"], capsys, "not found on PATH")
+    cli_fails(["csim", str(mlp_run), "--samples", "5", "--quiet"], "not found on PATH")
     assert not (mlp_run / "csim.json").exists()
