@@ -27,6 +27,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     opts = TrainOptions(device=args.device, progress=not args.no_progress, download=args.download,
                         threads=args.threads, backend=args.backend, verify=args.verify)
     _check_epochs_flag(args.epochs)
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads {args.threads}: use 1 or more")
     if args.resume is not None:
         if args.config is not None or args.set:
             raise ConfigError("--resume continues a run with its saved config: drop --preset/"
@@ -55,6 +57,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.lr is not None:
             cfg.optimizer.lr = args.lr
         cfg.validate()
+        if cfg.data_dir is not None and not Path(cfg.data_dir).is_dir():
+            flag = "--data-dir" if args.data_dir is not None else "data_dir:"
+            raise ConfigError(f"{flag} {cfg.data_dir} is not a folder: give the folder with the "
+                              "dataset files, or drop it to use the default source")
         out = args.run_path = Path(args.out) if args.out else _default_out(cfg.name)
         summary = train(cfg, out, opts)
     acc = summary["test_accuracy"]
@@ -109,8 +115,13 @@ def cmd_crosscheck(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from hostsw.report import load_run, render_report
     run_dir = Path(args.run_dir)
+    from hostsw.export import preflight
     run = load_run(run_dir)
     png = None if args.no_plot else Path(args.png) if args.png else run_dir / "report.png"
+    if args.png and not args.no_plot:
+        preflight.output_file("--png", png, ".png")
+    elif png is not None:
+        preflight.writable_folder(run_dir, "give --png FILE.png elsewhere, or --no-plot")
     print(render_report(run, png_path=png))
     return 0
 
@@ -125,12 +136,10 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _plan_table(plan: dict) -> str:
-    rows = [["layer", "weight", "act (input)", "bias", "accumulator"]]
-    for name, e in plan["layers"].items():
-        rows.append([name, e["weight"], e["act"], e["bias"] or "-", e["accumulator"]])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-                     for r in rows)
+    from hostsw.report.table import text_table
+    rows = [[name, e["weight"], e["act"], e["bias"] or "-", e["accumulator"]]
+            for name, e in plan["layers"].items()]
+    return "\n".join(text_table(["layer", "weight", "act (input)", "bias", "accumulator"], rows))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -141,15 +150,25 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"precision plan: {facts['plan_file']} (sha256 {facts['precision_plan_sha256'][:16]})")
     print(_plan_table(facts["plan"]))
     n = facts.get("verify_samples", 0)
-    if "qonnx_identical_rate" in facts:
-        print(f"qonnx execution == software model (float32) on {n} test images: "
-              f"{100 * facts['qonnx_identical_rate']:.1f}%")
-    if "reference_equals_software_float64_rate" in facts:
-        print(f"exact reference == software model in float64 on {n} test images: "
-              f"{100 * facts['reference_equals_software_float64_rate']:.1f}%")
-        if facts.get("qonnx_identical_rate", 1.0) < 1.0:
-            print("  (float32 execution rounds sums wider than 24 bits; the exact reference is "
-                  "what C simulation must match)")
+    if "qonnx_equals_reference_rate" in facts:
+        print(f"checked on {n} test images:")
+        if "reference_equals_software_float64_rate" in facts:
+            print("  the exact reference (integer arithmetic on the graph) == the software model "
+                  "in float64 on every image")
+        else:
+            print(f"  the exact reference vs the software model: same argmax on "
+                  f"{100 * facts['reference_argmax_agreement']:.1f}% (BatchNormalization's float "
+                  "scale is not exact arithmetic)")
+        if facts["qonnx_float32_exact"]:
+            print(f"  qonnx execution (float32, exact here: every tensor within "
+                  f"{facts['widest_tensor_bits']} bits) == the exact reference on every image")
+        else:
+            why = (f"this graph's widest sums ({facts['widest_tensor_bits']} bits > 24)"
+                   if facts["widest_tensor_bits"] > 24 else "its BatchNormalization scale")
+            print(f"  qonnx execution runs in float32, which rounds {why}: same argmax on "
+                  f"{100 * facts['qonnx_argmax_agreement']:.1f}% of the images, max |diff| "
+                  f"{facts['qonnx_max_abs_diff']:.3g}; C simulation is checked against the exact "
+                  "reference")
     return 0
 
 
@@ -171,6 +190,10 @@ def cmd_hls_training(args: argparse.Namespace) -> int:
     if args.run_dir is None or args.onnx is not None:
         raise ConfigError("--training needs a RUN_DIR (the training kernels are sized from the "
                           "run's model and precision log), not --onnx")
+    from hostsw.export import preflight
+    _hls_config(args)  # the shared options (clock, part) are checked alike
+    preflight.run_dir(Path(args.run_dir))
+    preflight.new_folder("--out", Path(args.out))
     cfg = TrainingProjectConfig(part=args.part if args.part != _DEFAULT_PART else
                                 TrainingProjectConfig.part, clock_ns=args.clock_ns)
     m = write_training_project(Path(args.run_dir), Path(args.out), cfg)
@@ -195,13 +218,15 @@ def cmd_hls(args: argparse.Namespace) -> int:
         return cmd_hls_training(args)
     from hostsw.export.convert import build_project, format_table
     from hostsw.export.flow import ensure_export
+    from hostsw.export import preflight
     cfg = _hls_config(args)
     run_dir, onnx_path = _source(args)
+    out = preflight.new_folder("--out", Path(args.out))  # before the export
     if run_dir is not None:
-        if not (run_dir / "config.yaml").is_file():
-            raise ConfigError(f"{run_dir} is not a hostsw run directory (no config.yaml)")
+        preflight.run_exportable(preflight.run_dir(run_dir), "hls")
         onnx_path = ensure_export(run_dir)
-    out = Path(args.out)
+    else:
+        preflight.input_file("--onnx", onnx_path, ".onnx")
     rows = build_project(onnx_path, out, cfg)
     print(f"hls4ml project ({cfg.backend}, {cfg.io_type}, reuse {cfg.reuse_factor}, "
           f"{cfg.resolved_strategy}): {out}")
@@ -391,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     _add_hls_options(c)
     c.set_defaults(func=cmd_csim)
+
+    from hostsw.cli_board import add_board_commands  # bitstream, estimate, bench
+    add_board_commands(sub)
     return p
 
 

@@ -32,3 +32,13 @@ class UnsupportedModelError(HostswError, ValueError):
 
 class ToolchainError(HostswError, RuntimeError):
     """An external tool (g++, hls4ml) is missing or failed; the message says what to do."""
+
+
+def unknown_key_error(head: str, key: str, valid) -> ConfigError:
+    """``head`` (which names the unknown ``key``), a close match if there is one, and every valid
+    key: a typo such as ``epochz`` then says ``did you mean epochs?``."""
+    import difflib
+    valid = sorted(map(str, valid))
+    close = difflib.get_close_matches(str(key), valid, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return ConfigError(f"{head}{hint}: valid ones are {', '.join(valid) or 'none'}")

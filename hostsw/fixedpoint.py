@@ -278,6 +278,19 @@ def dither_key(seed: int, tensor_id: int, step: int) -> int:
     return lowbias32(lowbias32(lowbias32(seed) ^ (tensor_id & _M32)) ^ (step & _M32))
 
 
+def rank_seed(seed: int, rank: int) -> int:
+    """The dither seed of one data-parallel rank's sample-dependent tensors (activations, errors):
+    ``seed`` itself on rank 0 (a 1-process run is unchanged), else a hash of (seed, rank).
+
+    Ranks hold different samples, so their errors need independent dither streams (one shared
+    stream would correlate the rounding of sample i on every rank). Weights do not use this: every
+    rank must round the same master weights to the same quantized copy (hostsw.train.distributed).
+    """
+    if rank == 0:
+        return seed
+    return lowbias32(lowbias32(seed) ^ lowbias32(0x9E3779B9 ^ (rank & _M32)))
+
+
 def _as_int32(v: int) -> int:
     v &= _M32
     return v - (1 << 32) if v >= 1 << 31 else v

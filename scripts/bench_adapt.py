@@ -31,19 +31,34 @@ CONTROLLERS = ("fp32", "static8", "adapt")
 PAPER = "paper (LeNet-5/MNIST): 1.31x training speedup by its model, inference size 0.52 of fp32"
 
 
-def run_one(preset: str, epochs: int, workdir: Path) -> dict:
-    out = workdir / preset
+def run_config(cfg, out: Path) -> dict:
+    """Train ``cfg`` into ``out``, or reuse a finished run of the same length, or resume it."""
     if (out / "summary.json").exists():
         summary = json.loads((out / "summary.json").read_text())
-        if summary["epochs"] == epochs:
+        if summary["epochs"] == cfg.epochs:
             print(f"[bench] reusing {out}", file=sys.stderr)
             return summary
     opts = TrainOptions(progress=False)
     if (out / "checkpoint.pt").exists():
-        return resume(out, opts, epochs=epochs)
+        return resume(out, opts, epochs=cfg.epochs)
+    return train(cfg, out, opts)
+
+
+def add_common_args(ap: argparse.ArgumentParser, epochs: int, workdir: str) -> None:
+    """The options the AdaPT benchmark scripts share (datasets, length, run and output places)."""
+    ap.add_argument("--datasets", nargs="+", default=["mnist", "fashion-mnist"],
+                    choices=sorted(PRESETS))
+    ap.add_argument("--epochs", type=int, default=epochs)
+    ap.add_argument("--workdir", default=str(ROOT / "runs" / workdir))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    ap.add_argument("--machine", default=None, help="extra words for the machine line (load)")
+    ap.add_argument("--notes", default=None, help="a file of analysis appended to the section")
+
+
+def run_one(preset: str, epochs: int, workdir: Path) -> dict:
     cfg = load_config(preset)
     cfg.epochs = epochs
-    return train(cfg, out, opts)
+    return run_config(cfg, workdir / preset)
 
 
 def bits_per_epoch(run_dir: Path, summary: dict) -> dict[str, list[float]]:
@@ -82,13 +97,7 @@ def bits_table(run_dir: Path, summary: dict) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", nargs="+", default=["mnist", "fashion-mnist"],
-                    choices=sorted(PRESETS))
-    ap.add_argument("--epochs", type=int, default=15)
-    ap.add_argument("--workdir", default=str(ROOT / "runs" / "bench_adapt"))
-    ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
-    ap.add_argument("--machine", default=None, help="extra words for the machine line (load)")
-    ap.add_argument("--notes", default=None, help="a file of analysis appended to the section")
+    add_common_args(ap, epochs=15, workdir="bench_adapt")
     args = ap.parse_args()
     workdir = Path(args.workdir)
 

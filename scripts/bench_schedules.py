@@ -59,13 +59,19 @@ def _config(name: str, spec: dict, epochs: int):
     return cfg
 
 
+def run_dir(workdir: str, name: str, epochs: int) -> Path:
+    """One folder per horizon: a cosine/CPT run cannot be extended to more epochs on resume, so
+    a run with another epoch count is a different run, never a resumed one."""
+    return Path(workdir) / f"{epochs}-epochs" / name
+
+
 def run_one(name: str, spec: dict, epochs: int, workdir: str, device: str,
             threads: int) -> tuple[str, dict]:
     """Train (or reuse / resume) one run; returns (name, summary)."""
     import torch
     torch.set_num_threads(threads)
     from hostsw.train import TrainOptions, resume, train
-    out = Path(workdir) / name
+    out = run_dir(workdir, name, epochs)
     if (out / "summary.json").exists():
         summary = json.loads((out / "summary.json").read_text())
         if summary["epochs"] == epochs:
@@ -74,7 +80,7 @@ def run_one(name: str, spec: dict, epochs: int, workdir: str, device: str,
     opts = TrainOptions(progress=False, device=device,
                         log=lambda s: print(f"[{name}] {s}", file=sys.stderr, flush=True))
     if (out / "checkpoint.pt").exists():
-        return name, resume(out, opts, epochs=epochs)
+        return name, resume(out, opts)
     return name, train(_config(name, spec, epochs), out, opts)
 
 
@@ -223,7 +229,7 @@ def main() -> int:
     for ds in args.datasets:
         for key in keys:
             name = run_spec(PRESETS[ds], key)[0]
-            path = Path(args.workdir) / name / "summary.json"
+            path = run_dir(args.workdir, name, args.epochs) / "summary.json"
             if path.exists():
                 summary = json.loads(path.read_text())
                 if summary["epochs"] == args.epochs:

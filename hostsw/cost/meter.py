@@ -44,6 +44,25 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
+def _sample_groups(value, batch_size: int, layer: str) -> list[tuple[LayerBits, int]]:
+    """[(checked bits, samples)] of one layer: one group, or a per-sample mix summing to the
+    batch (validated before anything is charged)."""
+    if not isinstance(value, Mapping):
+        return [(check_layer_bits(value, layer), batch_size)]
+    groups = []
+    for b, n in value.items():
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ConfigError(f"bits[{layer!r}] mix: sample count {n!r} of {b!r} must be an "
+                              "integer >= 0")
+        if n:
+            groups.append((check_layer_bits(b, layer), n))
+    total = sum(n for _, n in groups)
+    if total != batch_size:
+        raise ConfigError(f"bits[{layer!r}] mix counts {total} samples, the step has "
+                          f"{batch_size}: give one count per sample of the batch")
+    return groups
+
+
 class CostMeter:
     """Training cost of a run so far; see the module docstring."""
 
@@ -73,7 +92,9 @@ class CostMeter:
                  overhead: Mapping[str, float] | None = None) -> None:
         """Charge one training step of ``batch_size`` samples.
 
-        ``bits[layer] = (b_act, b_weight, b_grad)`` for every layer, None = float32.
+        ``bits[layer] = (b_act, b_weight, b_grad)`` for every layer, None = float32, or a per-sample
+        mix ``{(b_act, b_weight, b_grad): n_samples, ...}`` whose counts sum to ``batch_size``
+        (FracTrain's DFQ: each sample is charged at the precision its gate chose).
         ``density[layer]``: fraction of non-zero quantized weights (default 1; AdaPT model only).
         ``overhead[layer]``: AdaPT PD/PU overhead MAdds charged this step (default 0).
         """
@@ -84,7 +105,7 @@ class CostMeter:
         overhead = overhead or {}
         self._check_keys("density", density, required=False)
         self._check_keys("overhead", overhead, required=False)
-        checked = {name: check_layer_bits(bits[name], name) for name in self.macs}
+        groups = {name: _sample_groups(bits[name], batch_size, name) for name in self.macs}
         dens = {name: _check_density(density.get(name, 1.0), f"density[{name!r}]")
                 for name in self.macs}
         over = {}
@@ -96,18 +117,20 @@ class CostMeter:
 
         # validated: now update (no partial updates on bad input)
         for name, layer in self.macs.items():
-            b = checked[name]
             t = self._totals[name]
             t.macs += batch_size * layer.total
-            t.bitops += batch_size * layer_bitops(layer, b)
             t.bitops_fp32 += batch_size * layer_bitops_fp32(layer)
-            t.wl_cost += layer_wl_cost(layer, batch_size, word_bits(b[1]), dens[name], over[name])
             t.wl_cost_fp32 += layer_wl_cost_fp32(layer, batch_size)
             t.wl_overhead += dens[name] * over[name]
-            t.energy_pj += batch_size * layer_energy_pj(layer, b, self.acc_bits_cap)
-            t.act_bits_x_samples += batch_size * word_bits(b[0])
-            t.weight_bits_x_samples += batch_size * word_bits(b[1])
-            t.grad_bits_x_samples += batch_size * word_bits(b[2])
+            for i, (b, n) in enumerate(groups[name]):
+                t.bitops += n * layer_bitops(layer, b)
+                # the step's overhead is charged once, with the first group
+                t.wl_cost += layer_wl_cost(layer, n, word_bits(b[1]), dens[name],
+                                           over[name] if i == 0 else 0.0)
+                t.energy_pj += n * layer_energy_pj(layer, b, self.acc_bits_cap)
+                t.act_bits_x_samples += n * word_bits(b[0])
+                t.weight_bits_x_samples += n * word_bits(b[1])
+                t.grad_bits_x_samples += n * word_bits(b[2])
         self.steps += 1
         self.samples += batch_size
 

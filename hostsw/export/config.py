@@ -59,8 +59,9 @@ class HlsConfig:
             raise ConfigError(f"reuse_factor={self.reuse_factor} must be >= 1")
         if self.strategy is not None and self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy={self.strategy!r}: use {' or '.join(STRATEGIES)}")
-        if not self.clock_ns > 0:
-            raise ConfigError(f"clock_ns={self.clock_ns} must be > 0")
+        if not 0.1 <= self.clock_ns <= 1000:  # 10 GHz .. 1 MHz; refuses nan and inf too
+            raise ConfigError(f"--clock-ns {self.clock_ns}: give a clock period in ns in "
+                              "[0.1, 1000], e.g. 5")
         if not self.project_name.isidentifier():
             raise ConfigError(f"project_name={self.project_name!r} must be a C identifier")
         if not self.part.strip():

@@ -185,14 +185,13 @@ def check_hls_types(an: Analysis, hm) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
+    from hostsw.report.table import text_table
     heads = ["layer", "hls4ml layer", "input (act)", "weight", "bias", "accumulator", "= learned"]
     body = [[r["layer"], r["hls4ml_layer"], r["act"], r["weight"], r["bias"] or "-",
              r["accumulator"],
              "yes" if (r["act"] == r["learned_act"] and r["weight"] == r["learned_weight"])
              else "NO"] for r in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(heads, *body)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-    return "\n".join([line(heads), line(["-" * w for w in widths])] + [line(b) for b in body])
+    return "\n".join(text_table(heads, body, indent=""))
 
 
 def convert(an: Analysis, out_dir: Path, cfg: HlsConfig):

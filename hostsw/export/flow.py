@@ -20,6 +20,7 @@ import torch
 
 import hostsw
 from hostsw.errors import ConfigError, OutputError
+from hostsw.export import preflight
 from hostsw.export.config import CsimConfig, ExportConfig, HlsConfig, save_config
 from hostsw.export.convert import (Analysis, analyze, build_project, read_project_info)
 from hostsw.export.csim import CsimModel, compile_project, default_cache_dir
@@ -71,22 +72,15 @@ def cached_project(onnx_path: Path, hls_cfg: HlsConfig, cache_dir: Path | None =
     return project
 
 
-def load_inputs(path: Path, an: Analysis) -> np.ndarray:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"--inputs {path} not found")
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise ConfigError(f"--inputs {path} is not a .npy array ({e})") from None
+def load_inputs(path: Path, an: Analysis, x: np.ndarray | None = None) -> np.ndarray:
+    """``--inputs`` as float64 (N, C, H, W); ``x``: the array already read by the preflight."""
+    x = preflight.npy_array("--inputs", path) if x is None else x
     want = tuple(an.canon.input_shape[1:])
     if x.ndim == len(want):
         x = x[None]
     if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want:
         raise ConfigError(f"--inputs has shape {tuple(x.shape)}; the model takes (N, "
                           f"{', '.join(map(str, want))}) (NCHW float)")
-    if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
-        raise ConfigError(f"--inputs {path} must hold finite numbers")
     return x.astype(np.float64)
 
 
@@ -138,14 +132,27 @@ def run_csim(run_dir: Path | None = None, onnx_path: Path | None = None,
         raise ConfigError("give a RUN_DIR or --onnx FILE (one of them)")
     t_start = time.perf_counter()
     labels = None
+    # every path is checked before the export, the compile and the simulation
     if run_dir is not None:
-        run_dir = Path(run_dir)
-        if not (run_dir / "config.yaml").is_file():
-            raise ConfigError(f"{run_dir} is not a hostsw run directory (no config.yaml)")
+        run_dir = preflight.run_dir(run_dir)
+        preflight.run_exportable(run_dir, "csim")
+    else:
+        onnx_path = preflight.input_file("--onnx", onnx_path, ".onnx")
+    x_in = preflight.npy_array("--inputs", inputs) if inputs is not None else None
+    if outputs is not None:
+        preflight.output_file("--outputs", outputs, ".npy")
+    if report is not None:
+        report = preflight.output_file("--report", report, ".json")
+    else:
+        report = run_dir / CSIM_FILE if run_dir else Path(onnx_path).parent / CSIM_FILE
+        preflight.writable_folder(report.parent, "give --report FILE.json in a writable folder")
+    if project is not None:
+        read_project_info(project)
+    if run_dir is not None:
         onnx_path = ensure_export(run_dir)
     an = analyze(Path(onnx_path))
     if inputs is not None:
-        x = load_inputs(inputs, an)
+        x = load_inputs(inputs, an, x_in)
         if cfg.samples is not None:
             x = x[:cfg.samples]
     elif run_dir is not None:
@@ -222,8 +229,6 @@ def run_csim(run_dir: Path | None = None, onnx_path: Path | None = None,
     if outputs is not None:
         _atomic_npy(Path(outputs), y.reshape((len(x),) + out_shape))
         result["outputs"] = str(outputs)
-    report = Path(report) if report else (run_dir / CSIM_FILE if run_dir else
-                                          Path(onnx_path).parent / CSIM_FILE)
     result["wall_s"] = round(time.perf_counter() - t_start, 3)
     try:
         report.parent.mkdir(parents=True, exist_ok=True)

@@ -78,8 +78,9 @@ def truncate_jsonl(path: Path, keep: Callable[[dict], bool]) -> None:
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
-def ensure_writable_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) and check it is writable, with a one-line error if not."""
+def ensure_writable_dir(path: Path, fix: str = "choose another --out") -> Path:
+    """Create ``path`` (and parents) and check it is writable, with a one-line error (ending in
+    ``fix``, which must exist for the command at hand) if not."""
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -87,5 +88,5 @@ def ensure_writable_dir(path: Path) -> Path:
         probe.close()
     except OSError as e:
         raise OutputError(f"cannot write to output directory {path}: {e.strerror or e}; "
-                          "choose another --out") from None
+                          f"{fix}") from None
     return path

@@ -4,7 +4,7 @@ Per layer: ``<BW, FL>``, lookback ``lb``, resolution ``r``, the accumulated norm
 gradient (O(weights) memory) and a batch counter. Globally: the push-up strategy, driven by the
 loss. Each step the weight gradients are quantized at the layer precision (stochastic rounding),
 normalized (eq. 3.4) and accumulated; when a layer's counter reaches ``lb`` it updates lb and r,
-pushes its precision down (KL bisection) and up (gradient diversity), adds buffer bits, and resets.
+pushes its precision down (a batched scan of every candidate's KL) and up (gradient diversity), adds buffer bits, and resets.
 
 ``apply_at: step`` applies a decision at once (the paper); ``apply_at: epoch`` holds it until the
 next epoch boundary, which is how the C-simulation and board back-ends switch precision.
@@ -12,6 +12,7 @@ next epoch boundary, which is how the C-simulation and board back-ends switch pr
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import asdict, dataclass, fields
 
@@ -21,6 +22,7 @@ from hostsw.cost import adapt_heuristic_overhead
 from hostsw.errors import ConfigError
 from hostsw.fixedpoint import quantize
 from hostsw.precision import adapt_rules as rules
+from hostsw.precision import sync
 from hostsw.precision.base import PrecisionController
 from hostsw.quant.precision import Precision
 
@@ -39,8 +41,13 @@ class AdaptParams:
     gamma: float = 0.33
     #: buffer bits (4 for AlexNet/CIFAR-10, 8 for ResNet/CIFAR-100 in the paper)
     buff: int = 4
-    #: lower end of push-down's FL bisection (the authors' code uses 4)
+    #: smallest FL push-down considers (the authors' code uses 4)
     pd_frac_floor: int = 4
+    #: push-down histograms the whole tensor (the spec) or its first output slice w[0] (the
+    #: authors' code): a few hundred values cross fewer bin edges, so fewer bits suffice
+    pd_scope: str = "tensor"
+    #: KL tolerance of push-down in bits of information lost per weight (0: lossless, the paper)
+    pd_kl_max: float = 0.0
     #: step: decide and apply within the epoch (paper); epoch: apply at the next epoch boundary
     apply_at: str = "step"
     #: activation precision: layer (= the layer's <BW, FL>, as in the paper), layer-bits (the
@@ -57,6 +64,10 @@ class AdaptParams:
     weight_rounding: str = "stochastic"
     #: initial strategy: min | mean | max
     strategy: str = "min"
+    #: escalate the strategy min -> mean -> max while the loss stalls (the paper); false keeps
+    #: ``strategy``: at short lookbacks x = ln(diversity) - 1 is small and the escalated step
+    #: ceil(1 / x^2) jumps words to 32 bits
+    pu_escalate: bool = True
     #: per-layer overrides of the initial precision: {layer: {start: [bits, frac]}}
     layers: dict = None
 
@@ -86,6 +97,17 @@ class AdaptParams:
             raise ConfigError(f"adapt gamma={self.gamma} is out of range: use a value in [0, 1]")
         if self.apply_at not in ("step", "epoch"):
             raise ConfigError(f"adapt apply_at={self.apply_at!r}: use step or epoch")
+        if not isinstance(self.pu_escalate, bool):
+            raise ConfigError(f"adapt pu_escalate={self.pu_escalate!r}: use true or false")
+        if self.pd_scope not in rules.PD_SCOPES:
+            raise ConfigError(f"adapt pd_scope={self.pd_scope!r}: use tensor or first_slice")
+        if (isinstance(self.pd_kl_max, bool) or not isinstance(self.pd_kl_max, (int, float))
+                or not 0.0 <= self.pd_kl_max < math.inf):
+            raise ConfigError(f"adapt pd_kl_max={self.pd_kl_max!r} must be a finite number >= 0 "
+                              "(bits lost per weight; 0 = lossless)")
+        if not 0 <= self.pd_frac_floor <= 32:
+            raise ConfigError(f"adapt pd_frac_floor={self.pd_frac_floor} is out of range: use "
+                              "0..32")
         if self.strategy not in rules.STRATEGIES:
             raise ConfigError(f"adapt strategy={self.strategy!r}: use min, mean or max")
         if self.weight_rounding not in ("nearest", "stochastic"):
@@ -110,6 +132,8 @@ class LayerState:
 class AdaptController(PrecisionController):
     name = "adapt"
     defaults = {f.name: f.default for f in fields(AdaptParams)}
+    #: checked when a config is loaded (``PrecisionController.check_params``)
+    params_class = AdaptParams
 
     def __init__(self, params, board):
         super().__init__(params, board)
@@ -170,7 +194,10 @@ class AdaptController(PrecisionController):
     # --- per step ----------------------------------------------------------------------------
     @torch.no_grad()
     def on_after_backward(self) -> None:
-        """Quantize (stochastic) and normalize the weight gradients; accumulate for diversity."""
+        """Quantize (stochastic) and normalize the weight gradients; accumulate for diversity.
+
+        Stays on the device without a host sync (the norm is a tensor; a zero gradient divided
+        by the clamped norm is still zero)."""
         step = self.board.step
         for i, (name, m) in enumerate(self.board.layers.items()):
             st = self.layers[name]
@@ -181,11 +208,12 @@ class AdaptController(PrecisionController):
                 if self.hp.quantize_weight_grads:
                     g = quantize(g, st.bits, st.frac, True, "stochastic", "saturate",
                                  self.seed, 1_000_003 + 2 * i + j, step)
-                norm = float(torch.linalg.vector_norm(g))
-                if norm > 0 and j == 0:
-                    self.acc[name].add_(g, alpha=1.0 / norm)
-                if self.hp.normalize_grads and norm > 0:
-                    g = g / norm
+                inv = torch.linalg.vector_norm(g).clamp_(min=torch.finfo(g.dtype).tiny)
+                inv.reciprocal_()
+                if j == 0:
+                    self.acc[name].addcmul_(g, inv)
+                if self.hp.normalize_grads:
+                    g = g * inv
                 if g is not p.grad:
                     p.grad.copy_(g)
             st.count += 1
@@ -193,7 +221,7 @@ class AdaptController(PrecisionController):
     def on_step_end(self, loss: float) -> None:
         lb_avg = max(1, int(sum(s.lb for s in self.layers.values()) / len(self.layers)))
         recent = list(self.losses)[-lb_avg:]
-        if len(self.losses) >= lb_avg:
+        if len(self.losses) >= lb_avg and self.hp.pu_escalate:
             self.strategy = rules.update_strategy(self.strategy, sum(recent) / len(recent), loss)
         self.losses.append(loss)
         for name, st in self.layers.items():
@@ -206,10 +234,14 @@ class AdaptController(PrecisionController):
         diversity = rules.gradient_diversity(st.count, float(torch.linalg.vector_norm(self.acc[name])))
         st.lb = rules.update_lookback(st.lb, diversity, hp.lb_lwr, hp.lb_upr, hp.gamma)
         st.r = rules.update_resolution(st.r, st.lb, hp.lb_lwr, hp.lb_upr, hp.r_lwr, hp.r_upr)
-        pd = rules.push_down(layer.weight.detach(), st.bits, st.frac, st.r, hp.pd_frac_floor)
+        pd = rules.push_down(layer.weight.detach(), st.bits, st.frac, st.r, hp.pd_frac_floor,
+                             hp.pd_scope, float(hp.pd_kl_max))
         s = rules.push_up_step(diversity, pd.frac, self.strategy)
         bits, frac = rules.push_up(pd.bits, pd.frac, s)
         bits, frac = rules.apply_buffer_bits(bits, frac, hp.buff)
+        # data-parallel runs: every rank takes rank 0's decision (its inputs, the all-reduced
+        # gradients and the shared weights, are the same anyway; this makes it so by construction)
+        st.lb, st.r, bits, frac = sync.agree((st.lb, st.r, bits, frac))
         w = layer.quantized_weight()
         density = float((w != 0).sum()) / w.numel()
         self._overhead[name] = self._overhead.get(name, 0.0) + adapt_heuristic_overhead(

@@ -8,10 +8,11 @@ checkpoints through ``state_dict``; the layers' precision buffers are in the mod
 from __future__ import annotations
 
 from abc import ABC
-from typing import Any
+from typing import Any, ClassVar
 
-from hostsw.errors import ConfigError
+from hostsw.errors import ConfigError, unknown_key_error
 from hostsw.precision.log import PrecisionBoard
+from hostsw.quant.precision import TENSOR_KINDS, Precision
 
 
 class PrecisionController(ABC):
@@ -20,16 +21,45 @@ class PrecisionController(ABC):
     #: parameter names and defaults; anything else in the config is an error
     defaults: dict[str, Any] = {}
 
+    #: optional declared parameters: a dataclass taking the parameters as keywords whose
+    #: ``validate()`` checks them without a model. Set it (e.g. ``params_class = AdaptParams``) to
+    #: have a config's values checked when it is loaded; ``parse_params`` is the other way.
+    params_class: ClassVar[type | None] = None
+
     def __init__(self, params: dict, board: PrecisionBoard):
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise ConfigError(f"unknown {self.name} controller parameter {unknown[0]!r}: valid "
-                              f"parameters are {', '.join(sorted(self.defaults)) or 'none'}")
-        self.params = {**self.defaults, **params}
+        self.params = self.check_params(params)
         self.board = board
+        vars(self).update(self.parse_params(self.params))
         #: the run's length, set by the loop before ``configure`` (None outside a training loop)
         self.epochs: int | None = None
         self.steps_per_epoch: int | None = None
+
+    @classmethod
+    def check_params(cls, params: dict) -> dict:
+        """The parameters merged with the defaults, checked without a model (at config load and
+        again when the controller is built): unknown keys, then names, types and ranges."""
+        if not isinstance(params, dict):
+            raise ConfigError(f"{cls.name} controller parameters must be a mapping, got "
+                              f"{params!r}")
+        for key in params:
+            if key not in cls.defaults:
+                raise unknown_key_error(f"unknown {cls.name} controller parameter {key!r}", key,
+                                        cls.defaults)
+        merged = {**cls.defaults, **params}
+        cls.parse_params(merged)
+        if cls.params_class is not None:
+            try:
+                declared = cls.params_class(**merged)
+            except TypeError as e:
+                raise ConfigError(f"invalid {cls.name} parameters: {e}") from None
+            declared.validate()
+        return merged
+
+    @classmethod
+    def parse_params(cls, params: dict) -> dict[str, Any]:
+        """Checked, converted parameter values by attribute name (set on the controller when it
+        is built); needs no model, so a config is checked when it is loaded. Override it."""
+        return {}
 
     def set_horizon(self, epochs: int, steps_per_epoch: int) -> None:
         """The number of epochs and optimizer steps per epoch of the run (schedules need them)."""
@@ -83,3 +113,47 @@ class PrecisionController(ABC):
     def summary(self) -> dict:
         """Controller-specific facts for summary.json (e.g. a range test's decision)."""
         return {}
+
+    # --- input-dependent precision (FracTrain DFQ); the defaults leave the loop unchanged ------
+    def set_macs(self, macs: dict) -> None:
+        """Per-sample MAC counts of the layers (hostsw.cost.LayerMacs), for controllers that
+        weigh precisions by their cost (the loop passes the cost meter's)."""
+        self.macs = dict(macs)
+
+    def parameters(self) -> list:
+        """Learned parameters the controller owns (DFQ gates), trained by the run's optimizer."""
+        return []
+
+    def loss_penalty(self):
+        """A term added to the step's loss (DFQ's cost penalty); 0.0 when none."""
+        return 0.0
+
+    def sample_bits(self, bits: dict) -> dict:
+        """What the cost meter charges this step: ``bits`` (the board's per-layer precisions), or
+        per layer a mix {(act, weight, grad): samples} when samples ran at different ones."""
+        return bits
+
+
+def parse_layer_overrides(owner: str, overrides) -> dict[tuple[str, str], Precision]:
+    """``{layer: {weight|act|grad: precision}}`` -> {(layer, kind): Precision}; the layer names
+    are checked against the model by ``check_layer_names`` when the controller is built."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{owner} controller 'layers' must map layer names to "
+                          "{weight|act|grad: precision}")
+    held = {}
+    for layer, spec in overrides.items():
+        if not isinstance(spec, dict) or not spec or set(spec) - set(TENSOR_KINDS):
+            raise ConfigError(f"{owner} layers.{layer}: give a mapping with keys weight, act, "
+                              "grad (e.g. {act: [8, 8]})")
+        for kind, value in spec.items():
+            held[(str(layer), kind)] = Precision.parse(value)
+    return held
+
+
+def check_layer_names(owner: str, names, board: PrecisionBoard) -> None:
+    for layer in names:
+        if layer not in board.layers:
+            raise ConfigError(f"{owner} controller names layer {layer!r}, which the model does "
+                              f"not have: layers are {', '.join(board.layers)}")

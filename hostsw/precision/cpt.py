@@ -45,32 +45,37 @@ class CptController(ScheduledController):
         **COMMON_DEFAULTS,
     }
 
-    def __init__(self, params, board):
-        super().__init__(params, board)
-        p = self.params
-        self.q_max = check_bits("cpt", "q_max", p["q_max"])
-        self.use_prt = p["q_min"] == "prt"
-        if self.use_prt:
-            self.q_min = None
-        else:
+    @classmethod
+    def parse_params(cls, p: dict) -> dict:
+        q_max = check_bits("cpt", "q_max", p["q_max"])
+        use_prt = p["q_min"] == "prt"
+        q_min = None
+        if not use_prt:
             if isinstance(p["q_min"], str):
                 raise ConfigError(f"cpt q_min={p['q_min']!r}: give bits (e.g. 3) or prt")
-            self.q_min = check_bits("cpt", "q_min", p["q_min"])
-            if self.q_min > self.q_max:
-                raise ConfigError(f"cpt q_min={self.q_min} > q_max={self.q_max}: set q_min <= "
-                                  "q_max (or q_min: prt to let the precision range test choose)")
-        self.num_cycles = check_int("cpt", "num_cycles", p["num_cycles"], 1,
-                                    "N is the number of precision cycles over the run, e.g. 4")
+            q_min = check_bits("cpt", "q_min", p["q_min"])
+            if q_min > q_max:
+                raise ConfigError(f"cpt q_min={q_min} > q_max={q_max}: set q_min <= q_max (or "
+                                  "q_min: prt to let the precision range test choose)")
         if p["switch"] not in SWITCHES:
             raise ConfigError(f"cpt switch={p['switch']!r}: use step (per iteration) or epoch")
-        self.switch = p["switch"]
-        self.grad_bits = check_bits("cpt", "grad", p["grad"], allow_fp32=True)
-        self.prt_start = check_bits("cpt", "prt_start", p["prt_start"])
-        if self.use_prt and self.prt_start > self.q_max:
-            raise ConfigError(f"cpt prt_start={self.prt_start} > q_max={self.q_max}: the range "
-                              "test must start below q_max (e.g. prt_start: 2)")
-        self.prt_threshold = check_number("cpt", "prt_threshold", p["prt_threshold"], 0.0, 1.0)
-        self.prt_steps = check_int("cpt", "prt_steps", p["prt_steps"], 1)
+        prt_start = check_bits("cpt", "prt_start", p["prt_start"])
+        if use_prt and prt_start > q_max:
+            raise ConfigError(f"cpt prt_start={prt_start} > q_max={q_max}: the range test must "
+                              "start below q_max (e.g. prt_start: 2)")
+        return {**super().parse_params(p), "q_max": q_max, "use_prt": use_prt, "q_min": q_min,
+                "num_cycles": check_int("cpt", "num_cycles", p["num_cycles"], 1,
+                                        "N is the number of precision cycles over the run, "
+                                        "e.g. 4"),
+                "switch": p["switch"],
+                "grad_bits": check_bits("cpt", "grad", p["grad"], allow_fp32=True),
+                "prt_start": prt_start,
+                "prt_threshold": check_number("cpt", "prt_threshold", p["prt_threshold"], 0.0,
+                                              1.0),
+                "prt_steps": check_int("cpt", "prt_steps", p["prt_steps"], 1)}
+
+    def __init__(self, params, board):
+        super().__init__(params, board)
         self.prt = {"active": self.use_prt, "bits": self.prt_start, "steps": 0, "acc_sum": 0.0,
                     "trials": [], "fallback": False, "decided_at_step": None}
         self.current: int | None = None
@@ -137,6 +142,7 @@ class CptController(ScheduledController):
 
     # --- precision range test ------------------------------------------------------------------
     def _end_trial(self, accuracy: float) -> None:
+        accuracy = sync.agree(accuracy)  # data-parallel runs: rank 0's range-test decision
         prt = self.prt
         bits = prt["bits"]
         prt["trials"].append({"bits": bits, "train_accuracy": accuracy, "steps": prt["steps"],

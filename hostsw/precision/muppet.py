@@ -18,9 +18,8 @@ from __future__ import annotations
 import math
 import torch
 
-from hostsw.errors import ConfigError
-from hostsw.precision.schedules import (COMMON_DEFAULTS, ScheduledController, check_bits,
-                                        check_int, check_number)
+from hostsw.precision.schedules import (COMMON_DEFAULTS, ScheduledController, check_int,
+                                        check_levels, check_number)
 from hostsw.quant.precision import Precision
 
 
@@ -55,31 +54,23 @@ class MuppetController(ScheduledController):
         **COMMON_DEFAULTS,
     }
 
+    @classmethod
+    def parse_params(cls, p: dict) -> dict:
+        levels = check_levels("muppet", p["levels"], pairs=False, strict=True,
+                              example="[8, 12, 14, 16, 32]")
+        return {**super().parse_params(p),
+                # 32 bits: float32, as in MuPPET
+                "levels": [None if b in (None, 32) else b for b in levels],
+                "resolution": check_int("muppet", "resolution", p["resolution"], 1,
+                                        "epochs between gradient-diversity measurements"),
+                **{k: check_number("muppet", k, p[k], lo, math.inf) for k, lo in
+                   (("threshold_base", 1.0), ("threshold_scale", 0.0),
+                    ("threshold_decay", 0.0))},
+                "max_violations": check_int("muppet", "violations", p["violations"], 1,
+                                            "p violations raise the precision")}
+
     def __init__(self, params, board):
         super().__init__(params, board)
-        p = self.params
-        levels = p["levels"]
-        if not isinstance(levels, (list, tuple)) or not levels:
-            raise ConfigError("muppet levels must be a non-empty list of bit widths, e.g. "
-                              "[8, 12, 14, 16, 32]")
-        self.levels: list[int | None] = []
-        for i, lv in enumerate(levels):
-            b = check_bits("muppet", f"levels[{i}]", lv, allow_fp32=True)
-            self.levels.append(None if b == 32 else b)  # 32 bits: float32, as in MuPPET
-        width = [32 if b is None else b for b in self.levels]
-        if any(b <= a for a, b in zip(width, width[1:])):
-            raise ConfigError(f"muppet levels={levels} must increase strictly: MuPPET never "
-                              "lowers the precision")
-        self.resolution = check_int("muppet", "resolution", p["resolution"], 1,
-                                    "epochs between gradient-diversity measurements")
-        self.threshold_base = check_number("muppet", "threshold_base", p["threshold_base"], 1.0,
-                                           math.inf)
-        self.threshold_scale = check_number("muppet", "threshold_scale", p["threshold_scale"],
-                                            0.0, math.inf)
-        self.threshold_decay = check_number("muppet", "threshold_decay", p["threshold_decay"],
-                                            0.0, math.inf)
-        self.max_violations = check_int("muppet", "violations", p["violations"], 1,
-                                        "p violations raise the precision")
         self.level = 0
         self.violations = 0
         self.max_diversity = 0.0
@@ -116,7 +107,7 @@ class MuppetController(ScheduledController):
                      for n in self.grads[-1]]
         self.grads = []
         finite = [d for d in per_layer if math.isfinite(d)]
-        div = sum(finite) / len(finite) if finite else math.inf
+        div = sync.agree(sum(finite) / len(finite) if finite else math.inf)  # rank 0's, on all
         gamma = self.threshold_at(epoch)
         row = {"epoch": epoch, "bits": 32 if self.bits is None else self.bits, "diversity": div,
                "max_diversity": max(self.max_diversity, div), "threshold": gamma,

@@ -5,14 +5,13 @@ Training starts at a low precision (by default 4-bit forward / 6-bit backward) a
 than ``min_delta`` (relative) for ``patience`` epochs, ending at the last level, the static
 baseline's precision. The last ``final_epochs`` epochs always run at the last level, so a run ends
 at the static precision even if the loss never plateaus. Precision changes at epoch boundaries.
-(DFQ, FracTrain's input-dependent half, needs a learned gate per layer and is not implemented.)
+(DFQ, FracTrain's input-dependent half, is the ``fractrain`` controller: hostsw.precision.fractrain.)
 """
 
 from __future__ import annotations
 
-from hostsw.errors import ConfigError
-from hostsw.precision.schedules import (COMMON_DEFAULTS, ScheduledController, check_bits,
-                                        check_int, check_number)
+from hostsw.precision.schedules import (COMMON_DEFAULTS, ScheduledController, check_int,
+                                        check_levels, check_number)
 from hostsw.quant.precision import Precision
 
 
@@ -35,30 +34,18 @@ class ProgressiveController(ScheduledController):
         **COMMON_DEFAULTS,
     }
 
+    @classmethod
+    def parse_params(cls, p: dict) -> dict:
+        return {**super().parse_params(p),
+                "levels": check_levels("progressive", p["levels"], pairs=True, strict=False,
+                                       example="[[4, 6], [6, 8], [8, 8]]"),
+                "patience": check_int("progressive", "patience", p["patience"], 1,
+                                      "k epochs of plateau before stepping up"),
+                "min_delta": check_number("progressive", "min_delta", p["min_delta"], 0.0, 1.0),
+                "final_epochs": check_int("progressive", "final_epochs", p["final_epochs"], 0)}
+
     def __init__(self, params, board):
         super().__init__(params, board)
-        p = self.params
-        levels = p["levels"]
-        if not isinstance(levels, (list, tuple)) or not levels:
-            raise ConfigError("progressive levels must be a non-empty list of [forward, backward] "
-                              "bit pairs, e.g. [[4, 6], [6, 8], [8, 8]]")
-        self.levels: list[tuple[int | None, int | None]] = []
-        for i, lv in enumerate(levels):
-            if not isinstance(lv, (list, tuple)) or len(lv) != 2:
-                raise ConfigError(f"progressive levels[{i}]={lv!r}: give [forward bits, backward "
-                                  "bits], e.g. [4, 6]")
-            fw = check_bits("progressive", f"levels[{i}][0]", lv[0], allow_fp32=True)
-            bw = check_bits("progressive", f"levels[{i}][1]", lv[1], allow_fp32=True)
-            self.levels.append((fw, bw))
-        width = [(32 if f is None else f, 32 if b is None else b) for f, b in self.levels]
-        for i in range(1, len(width)):
-            if width[i][0] < width[i - 1][0] or width[i][1] < width[i - 1][1]:
-                raise ConfigError(f"progressive levels must not decrease: levels[{i}]={levels[i]} "
-                                  f"is below levels[{i - 1}]={levels[i - 1]}; sort them upwards")
-        self.patience = check_int("progressive", "patience", p["patience"], 1,
-                                  "k epochs of plateau before stepping up")
-        self.min_delta = check_number("progressive", "min_delta", p["min_delta"], 0.0, 1.0)
-        self.final_epochs = check_int("progressive", "final_epochs", p["final_epochs"], 0)
         self.level = 0
         self.best: float | None = None
         self.wait = 0

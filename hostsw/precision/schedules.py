@@ -14,9 +14,9 @@ from typing import Any
 
 from hostsw.errors import ConfigError
 from hostsw.fixedpoint import MAX_BITS, check_rounding
-from hostsw.precision.base import PrecisionController
+from hostsw.precision.base import PrecisionController, check_layer_names, parse_layer_overrides
 from hostsw.quant.grad_quantizers import check_grad_quantizer
-from hostsw.quant.precision import TENSOR_KINDS, Precision
+from hostsw.quant.precision import Precision
 
 log = logging.getLogger("hostsw.precision")
 
@@ -67,45 +67,58 @@ def check_int(owner: str, key: str, value, lo: int, fix: str = "") -> int:
 
 
 def check_number(owner: str, key: str, value, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or not lo <= value <= hi):
         raise ConfigError(f"{owner} {key}={value!r}: give a number in [{lo:g}, {hi:g}]")
     return float(value)
+
+
+def check_levels(owner: str, levels, pairs: bool, strict: bool, example: str) -> list:
+    """A schedule's precision levels (bit widths, or [forward, backward] pairs with ``pairs``),
+    fp32 allowed (None), in order: non-decreasing, or increasing with ``strict``; else one line."""
+    if not isinstance(levels, (list, tuple)) or not levels:
+        raise ConfigError(f"{owner} levels={levels!r}: give a non-empty list, e.g. {example}")
+    parsed = []
+    for i, lv in enumerate(levels):
+        if pairs:
+            if not isinstance(lv, (list, tuple)) or len(lv) != 2:
+                raise ConfigError(f"{owner} levels[{i}]={lv!r}: give [forward bits, backward "
+                                  "bits], e.g. [4, 6]")
+            parsed.append(tuple(check_bits(owner, f"levels[{i}][{j}]", v, allow_fp32=True)
+                                for j, v in enumerate(lv)))
+        else:
+            parsed.append(check_bits(owner, f"levels[{i}]", lv, allow_fp32=True))
+    width = [tuple(MAX_BITS if b is None else b for b in (lv if pairs else (lv,))) for lv in parsed]
+    for i in range(1, len(width)):
+        low = [b < a or (strict and b == a) for a, b in zip(width[i - 1], width[i])]
+        if any(low):
+            order = "increase strictly" if strict else "not decrease"
+            raise ConfigError(f"{owner} levels must {order}: levels[{i}]={levels[i]} is not above "
+                              f"levels[{i - 1}]={levels[i - 1]}; sort them upwards")
+    return parsed
 
 
 # --- the shared controller plumbing --------------------------------------------------------------
 class ScheduledController(PrecisionController):
     """One forward and one backward precision for all layers, minus held (layer, kind) pairs."""
 
+    @classmethod
+    def parse_params(cls, p: dict) -> dict:
+        out = {"grad_quantizer": check_grad_quantizer(p["grad_quantizer"]),
+               "weight_rounding": check_rounding(p["weight_rounding"]),
+               "grad_rounding": check_rounding(p["grad_rounding"]),
+               "held": parse_layer_overrides(cls.name, p["layers"])}
+        if out["grad_quantizer"] != "ptq":
+            for (layer, kind), q in out["held"].items():
+                if kind == "grad" and q.frac is not None:
+                    raise ConfigError(f"{cls.name} layers.{layer}.grad pins frac={q.frac}, but "
+                                      f"grad_quantizer {out['grad_quantizer']} chooses frac per "
+                                      "sample: give [bits, auto] or use grad_quantizer: ptq")
+        return out
+
     def __init__(self, params, board):
         super().__init__(params, board)
-        self.grad_quantizer = check_grad_quantizer(self.params["grad_quantizer"])
-        self.weight_rounding = check_rounding(self.params["weight_rounding"])
-        self.grad_rounding = check_rounding(self.params["grad_rounding"])
-        self.held = self._parse_held(self.params["layers"])
-        if self.grad_quantizer != "ptq":
-            for (layer, kind), p in self.held.items():
-                if kind == "grad" and p.frac is not None:
-                    raise ConfigError(f"{self.name} layers.{layer}.grad pins frac={p.frac}, but "
-                                      f"grad_quantizer {self.grad_quantizer} chooses frac per "
-                                      "sample: give [bits, auto] or use grad_quantizer: ptq")
-
-    def _parse_held(self, overrides) -> dict[tuple[str, str], Precision]:
-        if overrides is None:
-            return {}
-        if not isinstance(overrides, dict):
-            raise ConfigError(f"{self.name} controller 'layers' must map layer names to "
-                              "{weight|act|grad: precision}")
-        held = {}
-        for layer, spec in overrides.items():
-            if layer not in self.board.layers:
-                raise ConfigError(f"{self.name} controller names layer {layer!r}, which the model "
-                                  f"does not have: layers are {', '.join(self.board.layers)}")
-            if not isinstance(spec, dict) or not spec or set(spec) - set(TENSOR_KINDS):
-                raise ConfigError(f"{self.name} layers.{layer}: give a mapping with keys "
-                                  "weight, act, grad")
-            for kind, value in spec.items():
-                held[(layer, kind)] = Precision.parse(value)
-        return held
+        check_layer_names(self.name, {layer for layer, _ in self.held}, board)
 
     def configure(self) -> None:
         for m in self.board.layers.values():

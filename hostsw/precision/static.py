@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hostsw.errors import ConfigError
 from hostsw.fixedpoint import check_rounding
-from hostsw.precision.base import PrecisionController
+from hostsw.precision.base import PrecisionController, check_layer_names, parse_layer_overrides
 from hostsw.quant.grad_quantizers import check_grad_quantizer
 from hostsw.quant.precision import TENSOR_KINDS, Precision
 
@@ -34,33 +34,29 @@ class StaticController(PrecisionController):
     defaults = {"weight": [8, "auto"], "act": [8, "auto"], "grad": [8, "auto"], "layers": {},
                 "weight_rounding": "nearest", "grad_rounding": "stochastic", "grad_quantizer": "ptq"}
 
+    @classmethod
+    def parse_params(cls, p: dict) -> dict:
+        base = {k: _precision(f"static {k}", p[k]) for k in TENSOR_KINDS}
+        overrides = parse_layer_overrides("static", p["layers"])
+        out = {"base": base, "overrides": overrides,
+               "weight_rounding": check_rounding(p["weight_rounding"]),
+               "grad_rounding": check_rounding(p["grad_rounding"]),
+               "grad_quantizer": check_grad_quantizer(p["grad_quantizer"])}
+        if out["grad_quantizer"] != "ptq":
+            pins = [("grad", base["grad"])] + [(f"layers.{layer}.grad", q) for (layer, kind), q
+                                               in overrides.items() if kind == "grad"]
+            for key, q in pins:
+                if q.frac is not None:
+                    raise ConfigError(f"static {key} pins frac={q.frac}, but grad_quantizer "
+                                      f"{out['grad_quantizer']} chooses frac per sample: give "
+                                      "[bits, auto] or use grad_quantizer: ptq")
+        return out
+
     def __init__(self, params, board):
         super().__init__(params, board)
-        self.plan = self._resolve_plan()
-        self.weight_rounding = check_rounding(self.params["weight_rounding"])
-        self.grad_rounding = check_rounding(self.params["grad_rounding"])
-        self.grad_quantizer = check_grad_quantizer(self.params["grad_quantizer"])
-        if self.grad_quantizer != "ptq":
-            for layer, kinds in self.plan.items():
-                if kinds["grad"].frac is not None:
-                    raise ConfigError(f"static grad precision of {layer} pins frac="
-                                      f"{kinds['grad'].frac}, but grad_quantizer "
-                                      f"{self.grad_quantizer} chooses frac per sample: give "
-                                      "[bits, auto] or use grad_quantizer: ptq")
-
-    def _resolve_plan(self) -> dict[str, dict[str, Precision]]:
-        base = {k: Precision.parse(self.params[k]) for k in TENSOR_KINDS}
-        overrides = self.params["layers"] or {}
-        if not isinstance(overrides, dict):
-            raise ConfigError("static controller 'layers' must map layer names to precisions")
-        for name, spec in overrides.items():
-            if name not in self.board.layers:
-                raise ConfigError(f"static controller names layer {name!r}, which the model does "
-                                  f"not have: layers are {', '.join(self.board.layers)}")
-            if not isinstance(spec, dict) or set(spec) - set(TENSOR_KINDS):
-                raise ConfigError(f"layer {name!r}: give a mapping with keys weight, act, grad")
-        return {name: {k: Precision.parse(overrides.get(name, {}).get(k, base[k].to_config()))
-                       for k in TENSOR_KINDS} for name in self.board.layers}
+        check_layer_names("static", {layer for layer, _ in self.overrides}, board)
+        self.plan = {name: {k: self.overrides.get((name, k), self.base[k]) for k in TENSOR_KINDS}
+                     for name in board.layers}
 
     def configure(self) -> None:
         for layer in self.plan:
@@ -72,3 +68,11 @@ class StaticController(PrecisionController):
         for layer, kinds in self.plan.items():
             for kind, p in kinds.items():
                 self.board.set(layer, kind, p, "static", force_log=True)
+
+
+def _precision(key: str, value) -> Precision:
+    """``Precision.parse`` whose one-line error names the config key."""
+    try:
+        return Precision.parse(value)
+    except ConfigError as e:
+        raise ConfigError(f"{key}: {e}") from None

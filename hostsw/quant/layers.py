@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from brevitas.nn import QuantConv2d, QuantLinear
 
-from hostsw.fixedpoint import check_rounding, quantize
+from hostsw.fixedpoint import check_rounding, quantize, rank_seed
 from hostsw.quant.grad import GradQuant
 from hostsw.quant.injectors import AccumulatorBiasQuant, FixedPointActQuant, FixedPointWeightQuant
 from hostsw.quant.precision import TENSOR_KINDS, Precision
@@ -68,6 +68,19 @@ class QuantLayerMixin:
         self.grad_quant.set_quantizer(name)
         self.grad_w_quant.set_quantizer(name)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.exporting:
+            return self.brevitas_forward(x)
+        if self.fully_float:
+            xq, wq, bias = x, self.weight, self.bias
+        else:
+            xq, wq, bias = self._quant_operands(x)
+        return self._mac(self._op, xq, wq, bias)
+
+    def _op(self, x: torch.Tensor, w: torch.Tensor, b) -> torch.Tensor:
+        """The layer's plain torch MAC (conv2d or linear)."""
+        raise NotImplementedError
+
     def _mac(self, op, xq: torch.Tensor, wq: torch.Tensor, bias) -> torch.Tensor:
         """The layer's MAC with its error quantizers: on the selected hardware back-end, else
         through torch (twice when bifurcated: the bwd-data path sees the bwd-data error, the
@@ -81,7 +94,6 @@ class QuantLayerMixin:
         y_d = self.grad_quant(op(xq, wq.detach(), None))
         return _Join.apply(y_w, y_d)
 
-
     def precision(self, kind: str) -> Precision:
         return self.quantizer(kind).precision()
 
@@ -92,9 +104,12 @@ class QuantLayerMixin:
         self._settings[kind]["rounding"] = check_rounding(rounding)
         self._reapply_settings()
 
-    def set_seed(self, seed: int) -> None:
+    def set_seed(self, seed: int, rank: int = 0) -> None:
+        """Dither seeds. Data-parallel ranks (``rank``) share the weights' stream, so every rank
+        holds the same quantized copy of the same master weights; activations and errors belong to
+        each rank's own samples and get a per-rank stream (``rank_seed``; rank 0 = ``seed``)."""
         for kind in TENSOR_KINDS:
-            self._settings[kind]["seed"] = int(seed)
+            self._settings[kind]["seed"] = int(seed if kind == "weight" else rank_seed(seed, rank))
         self._reapply_settings()
 
     def geometry_args(self) -> dict:
@@ -151,6 +166,16 @@ class _Join(torch.autograd.Function):
         return g, g
 
 
+def _quantizer_args(weight_bits: int, act_bits: int, act_signed: bool, tensor_id: int) -> dict:
+    """The Brevitas quantizers every hostsw MAC layer is built with (ids: weight, input; the
+    error quantizers take the next two)."""
+    return dict(weight_quant=FixedPointWeightQuant, weight_bit_width=weight_bits,
+                weight_tensor_id=tensor_id,
+                input_quant=FixedPointActQuant, input_bit_width=act_bits,
+                input_signed=act_signed, input_tensor_id=tensor_id + 1,
+                bias_quant=AccumulatorBiasQuant, return_quant_tensor=False)
+
+
 class FxpConv2d(QuantLayerMixin, QuantConv2d):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  groups: int = 1, bias: bool = True, *, weight_bits: int = 8,
@@ -158,23 +183,10 @@ class FxpConv2d(QuantLayerMixin, QuantConv2d):
                  grad_rounding: str = "stochastic", tensor_id: int = 0):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
                          groups=groups, bias=bias,
-                         weight_quant=FixedPointWeightQuant, weight_bit_width=weight_bits,
-                         weight_tensor_id=tensor_id,
-                         input_quant=FixedPointActQuant, input_bit_width=act_bits,
-                         input_signed=act_signed, input_tensor_id=tensor_id + 1,
-                         bias_quant=AccumulatorBiasQuant, return_quant_tensor=False)
+                         **_quantizer_args(weight_bits, act_bits, act_signed, tensor_id))
         self._init_quant(grad_bits, grad_rounding, tensor_id)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.exporting:
-            return self.brevitas_forward(x)
-        if self.fully_float:
-            xq, wq, bias = x, self.weight, self.bias
-        else:
-            xq, wq, bias = self._quant_operands(x)
-        return self._mac(self._conv, xq, wq, bias)
-
-    def _conv(self, x, w, b):
+    def _op(self, x, w, b):
         return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, self.groups)
 
     def geometry_args(self) -> dict:
@@ -194,21 +206,11 @@ class FxpLinear(QuantLayerMixin, QuantLinear):
                  weight_bits: int = 8, act_bits: int = 8, act_signed: bool = False,
                  grad_bits: int = 8, grad_rounding: str = "stochastic", tensor_id: int = 0):
         super().__init__(in_features, out_features, bias=bias,
-                         weight_quant=FixedPointWeightQuant, weight_bit_width=weight_bits,
-                         weight_tensor_id=tensor_id,
-                         input_quant=FixedPointActQuant, input_bit_width=act_bits,
-                         input_signed=act_signed, input_tensor_id=tensor_id + 1,
-                         bias_quant=AccumulatorBiasQuant, return_quant_tensor=False)
+                         **_quantizer_args(weight_bits, act_bits, act_signed, tensor_id))
         self._init_quant(grad_bits, grad_rounding, tensor_id)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.exporting:
-            return self.brevitas_forward(x)
-        if self.fully_float:
-            xq, wq, bias = x, self.weight, self.bias
-        else:
-            xq, wq, bias = self._quant_operands(x)
-        return self._mac(F.linear, xq, wq, bias)
+    def _op(self, x, w, b):
+        return F.linear(x, w, b)
 
 
 QUANT_LAYER_TYPES = (FxpConv2d, FxpLinear)

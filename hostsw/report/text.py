@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hostsw.report.run import PRECISION_KINDS, RunRecord, epoch_rows
+from hostsw.report.table import text_table
 
 # Summary keys the report renders in dedicated sections; anything else is listed under "other".
 _KNOWN_SUMMARY_KEYS = {
@@ -80,22 +81,6 @@ def fmt_precision(entry: Any) -> str:
     return f"<{bits},{'auto' if frac is None else frac}>"
 
 
-def _table(headers: list[str], rows: list[list[str]], align: str, indent: str = "  ") -> list[str]:
-    """Fixed-width table; ``align`` has one ``<``/``>`` per column."""
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
-
-    def line(cells: list[str]) -> str:
-        parts = [format(c, f"{a}{w}") for c, a, w in zip(cells, align, widths)]
-        return (indent + "  ".join(parts)).rstrip()
-
-    out = [line(headers), indent + "  ".join("-" * w for w in widths)]
-    out += [line(r) for r in rows]
-    return out
-
-
 # -- sections ---------------------------------------------------------------------------------
 def _epochs_done(run: RunRecord) -> str:
     """Completed epochs; ``done/planned`` while a run without summary.json is short of its plan."""
@@ -159,7 +144,7 @@ def _epoch_table(run: RunRecord) -> list[str]:
             _fmt(r.get("lr"), ".3g"),
             _fmt(r.get("epoch_time_s"), ".1f"),
         ])
-    lines += _table(
+    lines += text_table(
         ["epoch", "step", "train loss", "train acc", "test loss", "test acc", "lr", "time (s)"],
         table, ">>>>>>>>",
     )
@@ -218,7 +203,7 @@ def _precision_table(run: RunRecord) -> list[str]:
             row.append(_pct(sparsity.get(layer), 1))
         row.append(str(changes.get(layer, 0)))
         rows.append(row)
-    lines += _table(headers, rows, align)
+    lines += text_table(headers, rows, align)
     if avg:
         lines.append("  avg W/A/G: time-averaged word length over training (fp32 counts as 32)")
     if run.precision:
@@ -277,7 +262,7 @@ def _prt_lines(run: RunRecord) -> list[str]:
                 continue
             chosen = " <- q_min" if t.get("bits") == prt.get("q_min") else ""
             rows.append([str(t.get("bits", "-")), _pct(t.get("train_accuracy")) + chosen])
-        lines += _table(["bits", "train acc"], rows, "><")
+        lines += text_table(["bits", "train acc"], rows, "><")
     extra = {k: v for k, v in prt.items() if k not in ("q_min", "trials")}
     for k, v in extra.items():
         lines.append(f"  {k}: {_compact(v)}")

@@ -86,7 +86,8 @@ def write_training_project(run_dir: Path, out: Path, cfg: TrainingProjectConfig 
         raise OutputError(f"{out} exists and is not an empty folder: choose a new --out")
     train_cfg = RunDir(run_dir).load_config()
     info = DATASETS[train_cfg.dataset]
-    model = build_model(train_cfg.model, info.input_shape, info.num_classes)
+    model = build_model(train_cfg.model, info.input_shape, info.num_classes,
+                        train_cfg.norm)
     check_model(model, "training-kernel")
     layers = quant_layers(model)
     geoms = layer_geometries(model, layers, info.input_shape, train_cfg.batch_size)

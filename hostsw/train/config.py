@@ -8,6 +8,7 @@ value is a one-line ``ConfigError`` naming the key.
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -16,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from hostsw.errors import ConfigError
+from hostsw.errors import ConfigError, unknown_key_error
 
 
 @dataclass
@@ -33,11 +34,6 @@ class OptimizerConfig:
     def validate(self) -> None:
         if self.name not in ("sgd", "adam"):
             raise ConfigError(f"optimizer.name={self.name!r}: use sgd or adam")
-        if not self.lr > 0:
-            raise ConfigError(f"optimizer.lr={self.lr} must be > 0")
-        for key in ("momentum", "weight_decay", "l1"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"optimizer.{key}={getattr(self, key)} must be >= 0")
 
 
 @dataclass
@@ -53,10 +49,6 @@ class ScheduleConfig:
     def validate(self) -> None:
         if self.name not in ("none", "step", "cosine", "plateau"):
             raise ConfigError(f"lr_schedule.name={self.name!r}: use none, step, cosine or plateau")
-        if self.step_size < 1 or self.patience < 0:
-            raise ConfigError("lr_schedule.step_size must be >= 1 and patience >= 0")
-        if not (0 < self.gamma <= 1 and 0 < self.factor < 1):
-            raise ConfigError("lr_schedule.gamma must be in (0, 1] and factor in (0, 1)")
 
 
 @dataclass
@@ -90,11 +82,20 @@ class ControllerConfig:
     name: str = "static"
     params: dict = field(default_factory=dict)
 
+    def validate(self) -> None:
+        """The controller's own load-time check: names, types and ranges of its parameters
+        (only what needs the model, such as layer names, waits until it is built)."""
+        from hostsw.precision import check_controller_params
+        check_controller_params(self.name, self.params)
+
 
 @dataclass
 class TrainConfig:
     name: str = "custom"
     model: str = "lenet5"
+    #: normalization layers of lenet5/resnet20: none | batch | range (SBM's Range BatchNorm);
+    #: null = the model's default (lenet5: none, resnet20: batch)
+    norm: str | None = None
     dataset: str = "mnist"
     epochs: int = 15
     batch_size: int = 256
@@ -116,28 +117,93 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         from hostsw.data import DATASETS
         from hostsw.models import MODELS
+        check_ranges(self)
         if self.model not in MODELS:
             raise ConfigError(f"model={self.model!r}: use one of {', '.join(MODELS)}")
+        from hostsw.models.registry import check_model_norm
+        check_model_norm(self.model, self.norm)
         if self.dataset not in DATASETS:
             raise ConfigError(f"dataset={self.dataset!r}: use one of {', '.join(DATASETS)}")
-        for key in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{key}={getattr(self, key)} must be >= 1")
-        for key in ("limit_train", "limit_test"):
-            v = getattr(self, key)
-            if v is not None and v < 1:
-                raise ConfigError(f"{key}={v} must be >= 1 or null")
         self.optimizer.validate()
         self.lr_schedule.validate()
         self.bifurcation.validate()
+        self.controller.validate()
         return self
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class Range:
+    """The sensible values of one numeric key; ``open_lo``/``open_hi`` exclude the ends."""
+
+    lo: float
+    hi: float
+    open_lo: bool = False
+    open_hi: bool = False
+
+    def __contains__(self, v: float) -> bool:
+        return ((self.lo < v if self.open_lo else self.lo <= v)
+                and (v < self.hi if self.open_hi else v <= self.hi))
+
+    def __str__(self) -> str:
+        ends = ("(" if self.open_lo else "[", ")" if self.open_hi else "]")
+        return f"{ends[0]}{_num(self.lo)}, {_num(self.hi)}{ends[1]}"
+
+
+def _num(v: float) -> str:
+    return str(v) if isinstance(v, int) else f"{v:g}"
+
+
+#: every numeric key of a training config and its sensible values, checked on load: a
+#: non-finite or absurd value is refused naming its key (an lr of 1e30 would otherwise surface
+#: mid-run as a fixed-point range error of some layer). null stays allowed where the type allows.
+RANGES: dict[str, Range] = {
+    "epochs": Range(1, 100_000),
+    "batch_size": Range(1, 1 << 20),
+    "eval_batch_size": Range(1, 1 << 20),
+    "seed": Range(0, 2 ** 32 - 1),  # numpy's and torch's generators both accept it
+    "limit_train": Range(1, 1 << 40),
+    "limit_test": Range(1, 1 << 40),
+    "optimizer.lr": Range(1e-10, 10),
+    "optimizer.momentum": Range(0, 1, open_hi=True),
+    "optimizer.weight_decay": Range(0, 1),
+    "optimizer.l1": Range(0, 1),
+    "lr_schedule.step_size": Range(1, 100_000),
+    "lr_schedule.gamma": Range(0, 1, open_lo=True),
+    "lr_schedule.patience": Range(0, 100_000),
+    "lr_schedule.factor": Range(0, 1, open_lo=True, open_hi=True),
+    "lr_schedule.min_lr": Range(0, 10),
+    "bifurcation.grad_w": Range(1, 32),
+}
+
+
+def check_ranges(obj, prefix: str = "") -> None:
+    """Every number of a config (nested dataclasses included) is finite and, when ``RANGES``
+    names its key, within range; else a one-line ConfigError naming the key."""
+    import math
+    for f in dataclasses.fields(obj):
+        key, value = prefix + f.name, getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, key + ".")
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        rng = RANGES.get(key)
+        use = f": use a value in {rng}" if rng else ""
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}={value} is not a finite number{use}")
+        if rng is not None and value not in rng:
+            raise ConfigError(f"{key}={_num(value)} is out of range{use}")
+
+
 def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp))
+
+
+#: exponent floats without a dot (1e-3, 5E+2), which PyYAML's YAML 1.1 rules leave as strings
+_YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _coerce(value: Any, tp, key: str):
@@ -166,6 +232,8 @@ def _coerce(value: Any, tp, key: str):
             raise ConfigError(f"{key} must be an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
+            value = float(value)  # 1e-3: YAML 1.1 (PyYAML) reads it as a string, YAML 1.2 not
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key} must be a number, got {value!r}")
         return float(value)
@@ -181,8 +249,7 @@ def _from_dict(cls, data: dict, prefix: str = ""):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"unknown config key {prefix}{unknown[0]}: valid keys are "
-                          f"{', '.join(sorted(names))}")
+        raise unknown_key_error(f"unknown config key {prefix}{unknown[0]}", unknown[0], names)
     kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
     return cls(**kwargs)
 
@@ -241,8 +308,8 @@ def _load_yaml(text: str, source: str) -> dict:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source} is not valid YAML{where}: "
-                          f"{getattr(e, 'problem', None) or e}") from None
+        why = str(getattr(e, "problem", None) or e).splitlines()[0]
+        raise ConfigError(f"{source} is not valid YAML{where}: {why}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source} must be a YAML mapping of keys to values")
     return data
@@ -252,6 +319,9 @@ def load_config(preset_or_path: str) -> TrainConfig:
     """A preset name (``hostsw presets`` lists them) or a path to a YAML file."""
     path = Path(preset_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
+        if path.is_dir():
+            raise ConfigError(f"--config {path} is a folder: give a YAML file (or a preset "
+                              "name: `hostsw presets` lists them)")
         if not path.is_file():
             raise ConfigError(f"config file {path} not found")
         return config_from_dict(_load_yaml(path.read_text(), str(path)))

@@ -113,7 +113,7 @@ class Trainer:
         train, test = load_dataset(cfg.dataset, root=cfg.data_dir, download=options.download)
         self.train_split = _limit(train, cfg.limit_train)
         self.test_split = _limit(test, cfg.limit_test)
-        self.model = build_model(cfg.model, info.input_shape, info.num_classes)
+        self.model = build_model(cfg.model, info.input_shape, info.num_classes, cfg.norm)
         self.layers = quant_layers(self.model)
         for m in self.layers.values():
             m.set_seed(cfg.seed)
@@ -123,6 +123,7 @@ class Trainer:
         self.board = PrecisionBoard(self.layers, run.precision, on_change=self._invalidate)
         self.controller = build_controller(cfg.controller.name, cfg.controller.params, self.board)
         self.controller.set_horizon(cfg.epochs, math.ceil(len(self.train_split) / cfg.batch_size))
+        self.controller.set_macs(self.meter.macs)
         self.controller.configure()
         unknown = sorted(set(cfg.bifurcation.layers) - set(self.layers))
         if unknown:
@@ -136,7 +137,8 @@ class Trainer:
         elif options.verify is not None:
             raise ConfigError("--verify compares two engines: use it with --backend csim (or "
                               "reference)")
-        self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
+        self.optimizer = build_optimizer(
+            [*self.model.parameters(), *self.controller.parameters()], cfg.optimizer)
         self.scheduler = build_scheduler(self.optimizer, cfg.lr_schedule, cfg.epochs)
         self.epoch = 0
         self.step = 0
@@ -264,7 +266,7 @@ class Trainer:
                     "the learning rate or raise the precision; the last good checkpoint is "
                     f"{self.run.checkpoint if self.run.checkpoint.exists() else 'not written yet'}")
             self.optimizer.zero_grad(set_to_none=True)
-            (loss + self._l1_penalty()).backward()
+            (loss + self._l1_penalty() + self.controller.loss_penalty()).backward()
             self.controller.on_after_backward()
             self.optimizer.step()
             self.step += 1
@@ -272,7 +274,8 @@ class Trainer:
             if self._bits is None:
                 self._bits = self.board.bits()
             # charge the step with the precisions it ran at, then let the controller decide
-            self.meter.add_step(len(y), self._bits, density, self.controller.take_overhead())
+            self.meter.add_step(len(y), self.controller.sample_bits(self._bits), density,
+                                self.controller.take_overhead())
             batch_correct = (out.argmax(1) == y).sum().item()
             self.board.batch_accuracy = batch_correct / len(y)
             self.controller.on_step_end(loss_value)

@@ -16,6 +16,7 @@ import yaml
 
 from hostsw.errors import ConfigError
 from hostsw.io import atomic_write_text, ensure_writable_dir
+from hostsw.io.tempdirs import first_existing, remove_created_parents
 from hostsw.train.config import TrainConfig, config_from_dict, dump_config
 
 
@@ -49,17 +50,49 @@ class RunDir:
         try:
             data = yaml.safe_load(self.config.read_text())
         except yaml.YAMLError as e:
-            raise ConfigError(f"{self.config} is not valid YAML: {e}") from None
+            raise ConfigError(f"{self.config} is not valid YAML: "
+                              f"{str(getattr(e, 'problem', None) or e).splitlines()[0]}") from None
+        if not isinstance(data, dict) or not is_run_dir(self.path):
+            missing = [f for f in RUN_MARKERS if not (self.path / f).is_file()]
+            why = f"no {missing[0]}" if missing else "its config.yaml is not a training config"
+            raise ConfigError(f"{self.path} is not a hostsw run directory ({why})")
         return config_from_dict(data)
 
 
-def start_fresh(path: Path, cfg: TrainConfig) -> RunDir:
-    """Create (or reuse an empty) run directory for a new run."""
+#: what ``start_fresh`` writes first: a folder holding all of them is a hostsw run directory
+RUN_MARKERS = ("config.yaml", "metrics.jsonl", "precision.jsonl")
+
+
+def is_run_dir(path: Path) -> bool:
+    return Path(path).is_dir() and all((Path(path) / f).is_file() for f in RUN_MARKERS)
+
+
+def check_fresh_out(path: Path) -> None:
+    """A new run may go into a folder that does not exist, an empty one, or a run directory that
+    never reached its first checkpoint (it holds only what a start writes); anything else holds
+    a run or the user's own files and is never overwritten."""
     run = RunDir(Path(path))
+    if run.path.exists() and not run.path.is_dir():
+        raise ConfigError(f"--out {run.path} is a file, not a folder: choose a new folder for the "
+                          "run")
+    if not run.path.is_dir():
+        return
     if run.checkpoint.exists() or run.summary.exists():
         raise ConfigError(f"{run.path} already holds a run: pass --resume {run.path} to continue "
                           "it, or choose another --out")
-    object.__setattr__(run, "created", not run.path.exists())
+    entries = sorted(p.name for p in run.path.iterdir())
+    if entries and not (is_run_dir(run.path) and set(entries) <= set(RUN_MARKERS)):
+        foreign = [e for e in entries if e not in RUN_MARKERS] or entries
+        raise ConfigError(f"--out {run.path} holds files that are not a hostsw run "
+                          f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): "
+                          "choose a new or empty folder")
+
+
+def start_fresh(path: Path, cfg: TrainConfig) -> RunDir:
+    """Create (or reuse an empty, never-checkpointed) run directory for a new run."""
+    run = RunDir(Path(path))
+    check_fresh_out(run.path)
+    object.__setattr__(run, "existed", first_existing(run.path))
     ensure_writable_dir(run.path)
     atomic_write_text(run.config, dump_config(cfg))
     for f in (run.metrics, run.precision):
@@ -72,16 +105,18 @@ def discard(run: RunDir) -> None:
     dataset): a failed start leaves nothing behind."""
     for f in (run.config, run.metrics, run.precision):
         f.unlink(missing_ok=True)
-    if getattr(run, "created", False):
-        try:
-            run.path.rmdir()
-        except OSError:
-            pass
+    existed = getattr(run, "existed", None)
+    if existed is not None:  # the folders it created, the run's own and empty parents
+        remove_created_parents(run.path.absolute(), existed)
 
 
 def open_for_resume(path: Path) -> RunDir:
     run = RunDir(Path(path))
     if not run.path.is_dir():
         raise ConfigError(f"cannot resume: {run.path} does not exist")
-    ensure_writable_dir(run.path)
+    if not is_run_dir(run.path):
+        missing = next(f for f in RUN_MARKERS if not (run.path / f).is_file())
+        raise ConfigError(f"cannot resume: {run.path} is not a hostsw run directory (no "
+                          f"{missing}): start a run with --preset/--config --out DIR")
+    ensure_writable_dir(run.path, fix=f"make {run.path} writable (chmod u+w) to resume it")
     return run

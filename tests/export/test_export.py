@@ -69,8 +69,30 @@ def test_quant_nodes_carry_the_learned_precision(mlp_run, exported):
 
 def test_qonnx_execution_and_reference_equal_the_software_model(exported):
     assert exported["verify_samples"] == 16
-    assert exported["qonnx_identical_rate"] == 1.0
+    # the MLP's widest tensor fits float32's significand, so float32 qonnx execution is exact
+    assert exported["qonnx_float32_exact"] and exported["widest_tensor_bits"] <= 24
+    assert exported["qonnx_equals_reference_rate"] == 1.0
     assert exported["reference_equals_software_float64_rate"] == 1.0
+
+
+def test_export_fails_when_qonnx_execution_is_not_exact(mlp_run, tmp_path, monkeypatch):
+    """What export prints as checked is enforced: a qonnx result one step off fails it."""
+    from hostsw.errors import ToolchainError
+    from hostsw.export import qonnx_export
+    real = qonnx_export.qonnx_execute
+    monkeypatch.setattr(qonnx_export, "qonnx_execute", lambda m, x: real(m, x) + 2.0 ** -20)
+    with pytest.raises(ToolchainError, match="qonnx execution differs from the exact reference"):
+        export_run(mlp_run, tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_widest_magnitude_bits_is_where_float32_stops_being_exact():
+    from types import SimpleNamespace as NS
+    from hostsw.export.qonnx_export import widest_magnitude_bits
+    t = lambda lo, hi: NS(k_min=lo, k_max=hi)
+    assert widest_magnitude_bits(NS(tensors={"a": t(-8, 7)})) == 4
+    assert widest_magnitude_bits(NS(tensors={"a": t(-8, 7), "b": t(0, 2 ** 24 - 1)})) == 24
+    assert widest_magnitude_bits(NS(tensors={"b": t(-(2 ** 24), 5)})) == 25
 
 
 def test_export_rejects_float_runs(tmp_path):
@@ -99,7 +121,10 @@ def test_hls_project_types_equal_the_plan(mlp_run, exported, tmp_path):
 def test_cli_export_and_hls(mlp_run, exported, tmp_path, capsys):
     assert main(["export", str(mlp_run), "--out", str(tmp_path / "x" / "m.qonnx.onnx")]) == 0
     out = capsys.readouterr().out
-    assert "fc2" in out and "ap_fixed<4," in out and "100.0%" in out
+    assert "fc2" in out and "ap_fixed<4," in out
+    assert "checked on 16 test images:" in out
+    assert "== the software model in float64 on every image" in out
+    assert "qonnx execution (float32, exact here" in out and "== the exact reference" in out
     assert (tmp_path / "x" / "m.precision_plan.json").is_file()
     assert main(["hls", "--onnx", str(tmp_path / "x" / "m.qonnx.onnx"), "--out",
                  str(tmp_path / "h"), "--io-type", "io_stream", "--backend", "Vivado"]) == 0

@@ -95,3 +95,37 @@ def test_act_layer_bits_takes_bit_width_with_dynamic_frac(tmp_path):
     assert rows and all(r["frac"] is None for r in rows)
     st = summary["controller_summary"]["layers"]["fc2"]
     assert summary["final_precision"]["fc2"]["act"][0] == st["bits"]
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"pd_scope": "slice"}, "pd_scope='slice'"),
+    ({"pd_scope": 0}, "pd_scope=0"),
+    ({"pd_kl_max": -0.1}, "pd_kl_max=-0.1"),
+    ({"pd_kl_max": float("inf")}, "pd_kl_max=inf"),
+    ({"pd_kl_max": "0.1"}, "pd_kl_max='0.1'"),
+    ({"pd_kl_max": True}, "pd_kl_max=True"),
+    ({"pd_frac_floor": 40}, "pd_frac_floor=40"),
+    ({"pd_kl": 0.1}, "pd_kl"),
+    ({"pu_escalate": "no"}, "pu_escalate='no'"),
+])
+def test_push_down_options_are_refused_when_the_config_is_loaded(params, match):
+    """No model, dataset or run dir: config_from_dict alone checks AdaptParams."""
+    with pytest.raises(ConfigError, match=match) as e:
+        _cfg(**params)
+    assert "\n" not in str(e.value)
+
+
+def test_push_down_options_change_the_precisions_trained(tmp_path):
+    """Same seed, same data: a KL tolerance and the first-slice scope each end at fewer bits
+    than the paper's lossless whole-tensor push-down (and still change precision per layer)."""
+    paper = train(_cfg(epochs=1), tmp_path / "p", QUIET)["controller_summary"]["layers"]
+    for i, params in enumerate(({"pd_kl_max": 0.5}, {"pd_scope": "first_slice"})):
+        run = tmp_path / f"low{i}"
+        bits = train(_cfg(epochs=1, **params), run, QUIET)["controller_summary"]["layers"]
+        assert sum(s["bits"] for s in bits.values()) < sum(s["bits"] for s in paper.values())
+        assert {r["layer"] for r in _changes(run)} == {"fc1", "fc2", "fc3"}
+
+
+def test_without_escalation_the_strategy_stays_where_it_started(tmp_path):
+    fixed = train(_cfg(epochs=1, pu_escalate=False, strategy="mean"), tmp_path / "f", QUIET)
+    assert fixed["controller_summary"]["strategy"] == "mean"

@@ -101,14 +101,12 @@ def test_brute_force_oracle_on_a_hand_example():
     assert (res.bits, res.frac) == (5, 3)
 
 
-@pytest.mark.xfail(strict=True, reason="push-down bisects FL assuming losslessness is monotone in "
-                   "FL; it is not, so bisection can miss a smaller lossless precision (arbitrary "
-                   "floats at r = 50..150 too: about 1 in 10 small random tensors)")
 def test_push_down_finds_the_smallest_even_when_lossless_is_not_monotone_in_frac():
     """w = [-1, 0.3, 1], r = 4 bins of width 0.5 ([-1,-.5) [-.5,0) [0,.5) [.5,1]); 0.3 is in bin 2.
     FL = 0: 0.3 -> 0 (bin 2) lossless, and 2 bits (k in -1..1) hold -1 and 1: <2, 0> is lossless.
     FL = 1: 0.3 -> 0.5 (bin 3) lossy. FL = 2: 0.3 -> 0.25 (bin 2) lossless again.
-    Bisecting FL over [0, 2] from the start <4, 2> tests FL = 1, sees a loss and returns FL = 2."""
+    Bisecting FL over [0, 2] from the start <4, 2> would test FL = 1, see a loss and return FL = 2
+    (issue 10); the scan of every candidate finds <2, 0>."""
     w = torch.tensor([-1.0, 0.3, 1.0])
     assert _smallest_lossless(w, 4, 0) == (2, 0)
     assert rules.quantization_kl(w, 2, 0, 4) == 0.0 and rules.quantization_kl(w, 3, 1, 4) > 0.0
@@ -181,3 +179,92 @@ def test_histogram_kl_is_zero_only_for_identical_histograms():
     assert h.sum() == 5 and rules.discrete_kl(h, h) == 0.0
     y = torch.tensor([0.0, 0.2, 0.5, 0.9, 1.0])
     assert rules.discrete_kl(rules.histogram(y, 0.0, 1.0, 10), h) == math.inf
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_push_down_smallest_on_arbitrary_floats_brute_force(seed):
+    """Gaussian weights (not on any grid), r = 4..150: the scan returns the oracle's answer."""
+    g = torch.Generator().manual_seed(100 + seed)
+    n = int(torch.randint(3, 25, (1,), generator=g))
+    w = torch.randn(n, generator=g) * float(torch.rand(1, generator=g) * 2 + 0.01)
+    r = int(torch.randint(4, 151, (1,), generator=g))
+    res = rules.push_down(w, 16, 12, r, frac_floor=0)
+    assert (res.bits, res.frac) == _smallest_lossless(w, r, 0), (n, r)
+    assert res.kl_bits == 0.0
+
+
+# --- push-down options (issue 14): scope and KL tolerance ----------------------------------------
+# w = [0, 1/4, 1/2, 1], r = 4 bins of width 1/4 over [0, 1]: bins 0, 1, 2, 3 (1 is clamped into
+# the last bin), so Q (fp32) = [1/4, 1/4, 1/4, 1/4]. Quantized copies (round half to even, narrow
+# saturation |k| <= 2**(BW-1) - 1), P their histogram, KL(P || Q) = sum p log2(p / q) in bits:
+#   <2,0>: k = 0, 0, 0 (1/2 ties to 0), 1       -> P = [3/4, 0, 0, 1/4]  KL = 3/4 log2 3 = 1.18872
+#   <2,1>: k = 0 (1/2 ties to 0), 0, 1, 2 -> 1  -> values 0, 0, 1/2, 1/2, P = [1/2, 0, 1/2, 0]
+#          KL = 1/2 log2 2 + 1/2 log2 2 = 1
+#   <2,2>: k = 0, 1, 2 -> 1, 4 -> 1             -> P = [1/4, 3/4, 0, 0]  KL = 3/4 log2 3
+#   <3,0>: as <2,0>;  <3,1>: k = 0, 0, 1, 2     -> P = [1/2, 0, 1/4, 1/4]  KL = 1/2
+#   <3,2>: k = 0, 1, 2, 4 -> 3 (0.75: bin 3)     -> P = Q, KL = 0: the lossless answer
+HAND_W = torch.tensor([0.0, 0.25, 0.5, 1.0])
+HAND_KL = {(2, 0): 0.75 * math.log2(3), (2, 1): 1.0, (2, 2): 0.75 * math.log2(3),
+           (3, 0): 0.75 * math.log2(3), (3, 1): 0.5, (3, 2): 0.0}
+
+
+def test_kl_in_bits_matches_the_hand_derivation():
+    kl, equal, fracs = rules.candidate_kl(HAND_W, 4, frac_floor=0)
+    assert fracs[0] == 0
+    for (bw, fl), expected in HAND_KL.items():
+        assert float(kl[fl, bw - 1]) == pytest.approx(expected, abs=1e-12), (bw, fl)
+        assert rules.quantization_kl(HAND_W, bw, fl, 4) == pytest.approx(expected, abs=1e-12)
+        assert bool(equal[fl, bw - 1]) == (expected == 0.0)
+    assert math.isinf(float(kl[3, 1]))  # <2, 3>: FL > BW is not a candidate
+
+
+@pytest.mark.parametrize("kl_max,expected", [
+    (0.0, (3, 2)),    # lossless (the paper)
+    (0.5, (3, 1)),    # no 2-bit precision within 0.5 bits; <3, 1> loses exactly 0.5
+    (0.99, (3, 1)),
+    (1.0, (2, 1)),    # <2, 1> loses exactly 1 bit
+    (1.2, (2, 0)),    # 3/4 log2 3 = 1.189 <= 1.2: fewest bits, then the coarsest grid
+])
+def test_kl_tolerance_takes_the_smallest_precision_within_it(kl_max, expected):
+    res = rules.push_down(HAND_W, 8, 4, 4, frac_floor=0, kl_max=kl_max)
+    assert (res.bits, res.frac) == expected
+    assert res.kl_bits == pytest.approx(HAND_KL[expected], abs=1e-12)
+
+
+def test_first_slice_scope_histograms_only_the_first_output_slice():
+    """Row 0 is HAND_W (answer <3, 2> at r = 4); row 1 holds odd multiples of 1/16, which the
+    whole-tensor histogram must keep apart: the whole tensor needs a finer grid than row 0."""
+    w = torch.stack([HAND_W, torch.tensor([1.0, 3.0, 5.0, 7.0]) / 16])
+    sliced = rules.push_down(w, 8, 4, 4, frac_floor=0, scope="first_slice")
+    assert (sliced.bits, sliced.frac) == (3, 2)
+    whole = rules.push_down(w, 8, 4, 4, frac_floor=0, scope="tensor")
+    assert (whole.bits, whole.frac) == _smallest_lossless(w.flatten(), 4, 0)
+    assert whole.bits > sliced.bits
+    conv = torch.randn(6, 3, 5, 5, generator=torch.Generator().manual_seed(0)) * 0.2
+    a = rules.push_down(conv, 8, 4, 50, scope="first_slice")
+    b = rules.push_down(conv[0], 8, 4, 50)
+    assert (a.bits, a.frac) == (b.bits, b.frac)
+
+
+def test_candidate_table_equals_one_quantization_per_candidate():
+    """The batched table against quantize() + histogram for every single candidate (saturating
+    and not), on a tensor with values beyond 1 so that small BWs saturate."""
+    w = torch.randn(12, 10, generator=torch.Generator().manual_seed(4)) * 0.7
+    kl, equal, fracs = rules.candidate_kl(w, 37, frac_floor=0)
+    for f in fracs.tolist():
+        for bw in range(max(f, 2), 33):
+            ref = rules.quantization_kl(w, bw, f, 37)
+            assert bool(equal[f, bw - 1]) == (ref == 0.0), (bw, f)
+            assert float(kl[f, bw - 1]) == pytest.approx(ref, abs=1e-12), (bw, f)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_push_down_on_the_gpu_equals_the_cpu():
+    g = torch.Generator().manual_seed(5)
+    for n in (25, 2400, 48000):
+        w = torch.randn(n, generator=g) * 0.05
+        for scope, kl_max in (("tensor", 0.0), ("tensor", 0.2), ("first_slice", 0.0)):
+            a = rules.push_down(w.view(-1, 5), 8, 4, 97, scope=scope, kl_max=kl_max)
+            b = rules.push_down(w.view(-1, 5).cuda(), 8, 4, 97, scope=scope, kl_max=kl_max)
+            assert (a.bits, a.frac) == (b.bits, b.frac)
+            assert a.kl_bits == pytest.approx(b.kl_bits, abs=1e-12)

@@ -46,3 +46,88 @@ def test_bad_yaml_is_one_line_error(tmp_path, text, match):
 def test_unknown_preset():
     with pytest.raises(ConfigError, match="unknown preset 'lenet7'"):
         load_config("lenet7")
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("optimizer.lr", float("inf"), "optimizer.lr=inf is not a finite number"),
+    ("optimizer.lr", float("nan"), "optimizer.lr=nan is not a finite number"),
+    ("optimizer.lr", 1e30, "optimizer.lr=1e+30 is out of range: use a value in [1e-10, 10]"),
+    ("optimizer.lr", 0.0, "optimizer.lr=0 is out of range"),
+    ("optimizer.lr", 1e-30, "optimizer.lr=1e-30 is out of range"),
+    ("optimizer.momentum", 1.0, "optimizer.momentum=1 is out of range: use a value in [0, 1)"),
+    ("optimizer.momentum", -0.1, "optimizer.momentum=-0.1"),
+    ("optimizer.weight_decay", -1e-4, "optimizer.weight_decay=-0.0001"),
+    ("optimizer.l1", float("inf"), "optimizer.l1=inf"),
+    ("batch_size", 0, "batch_size=0 is out of range"),
+    ("batch_size", -5, "batch_size=-5"),
+    ("eval_batch_size", 0, "eval_batch_size=0"),
+    ("epochs", 0, "epochs=0"),
+    ("seed", -1, "seed=-1"),
+    ("seed", 2 ** 40, "seed=1099511627776 is out of range: use a value in [0, 4294967295]"),
+    ("limit_train", 0, "limit_train=0"),
+    ("lr_schedule.gamma", 0.0, "lr_schedule.gamma=0"),
+    ("lr_schedule.factor", 1.0, "lr_schedule.factor=1"),
+    ("lr_schedule.min_lr", float("inf"), "lr_schedule.min_lr=inf"),
+])
+def test_numbers_out_of_range_are_refused_naming_the_key(key, value, match):
+    from hostsw.train.config import apply_overrides
+    base = load_config("mlp-digits-static8")
+    with pytest.raises(ConfigError) as e:
+        apply_overrides(base, [f"{key}={value!r}".replace("inf", ".inf").replace("nan", ".nan")])
+    assert match in str(e.value) and "\n" not in str(e.value)
+
+
+def test_every_numeric_config_key_has_a_range():
+    """A new numeric key must say what values make sense (RANGES), or bad values slip through."""
+    import dataclasses
+    from hostsw.train.config import RANGES, TrainConfig
+    numeric = []
+
+    def walk(obj, prefix=""):
+        for f in dataclasses.fields(obj):
+            v = getattr(obj, f.name)
+            if dataclasses.is_dataclass(v):
+                walk(v, prefix + f.name + ".")
+            elif f.type in ("int", "float", "int | None", "float | None"):
+                numeric.append(prefix + f.name)
+    walk(TrainConfig())
+    assert numeric and set(numeric) <= set(RANGES), set(numeric) - set(RANGES)
+
+
+@pytest.mark.parametrize("controller,match", [
+    ({"name": "adapt", "bogus_key": 1}, "unknown adapt controller parameter 'bogus_key'"),
+    ({"name": "static", "wieght": 6}, "'wieght' (did you mean weight?)"),
+    ({"name": "static", "weight": [40, "auto"]}, "static weight"),
+    ({"name": "static", "act": [8, 200]}, "static act"),
+    ({"name": "static", "grad_rounding": "up"}, "up"),
+    ({"name": "static", "layers": {"fc1": {"bias": 8}}}, "static layers.fc1"),
+    ({"name": "cpt", "q_min": 9, "q_max": 8}, "cpt q_min=9 > q_max=8"),
+    ({"name": "cpt", "num_cycles": 0}, "cpt num_cycles=0"),
+    ({"name": "progressive", "levels": [[8, 8], [4, 4]]}, "must not decrease"),
+    ({"name": "progressive", "levels": [[4, 40]]}, "progressive levels[0][1]=40"),
+    ({"name": "muppet", "levels": []}, "muppet levels=[]"),
+    ({"name": "muppet", "levels": [8, 8]}, "must increase strictly"),
+    ({"name": "muppet", "threshold_scale": float("inf")}, "muppet threshold_scale=inf"),
+    ({"name": "adpt"}, "unknown controller 'adpt' (did you mean adapt?)"),
+])
+def test_controller_parameters_are_checked_when_the_config_is_loaded(controller, match):
+    """No model, no dataset, no run directory: the config alone is refused."""
+    from hostsw.train import config_from_dict
+    with pytest.raises(ConfigError) as e:
+        config_from_dict({"model": "mlp", "dataset": "digits", "controller": controller})
+    assert match in str(e.value) and "\n" not in str(e.value)
+
+
+def test_unknown_config_key_suggests_the_close_one(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("model: mlp\noptimizer: {lr: 0.1, momentun: 0.9}\n")
+    with pytest.raises(ConfigError, match=r"optimizer.momentun \(did you mean momentum\?\)"):
+        load_config(str(f))
+
+
+def test_exponent_floats_without_a_dot_are_numbers():
+    """PyYAML reads 1e-3 as a string (YAML 1.1); `--set optimizer.lr=1e-3` must mean 0.001."""
+    from hostsw.train.config import apply_overrides
+    cfg = apply_overrides(load_config("mlp-digits-static8"), ["optimizer.lr=1e-3",
+                                                              "optimizer.weight_decay=5E-4"])
+    assert cfg.optimizer.lr == 0.001 and cfg.optimizer.weight_decay == 0.0005
