@@ -128,10 +128,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_presets(args: argparse.Namespace) -> int:
     from hostsw.train import load_config, list_presets
+    from hostsw.report.table import text_table
+    rows = []
     for name in list_presets():
         cfg = load_config(name)
-        print(f"{name:28s} {cfg.model:9s} {cfg.dataset:14s} {cfg.controller.name:8s} "
-              f"{cfg.epochs:3d} epochs, batch {cfg.batch_size}")
+        rows.append([name, cfg.model, cfg.norm or "-", cfg.dataset, cfg.controller.name,
+                     cfg.epochs, cfg.batch_size])
+    print("\n".join(text_table(["preset", "model", "norm", "dataset", "controller", "epochs",
+                                "batch"], rows, "<<<<<>>", indent="")))
     return 0
 
 
@@ -332,7 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--threads", type=int, metavar="N",
                    help="CPU threads for torch (default: one per core; use fewer on a busy machine)")
-    t.set_defaults(func=cmd_train)
+    from hostsw.cli_distributed import add_distributed_options, distributed
+    add_distributed_options(t)
+    t.set_defaults(func=distributed(cmd_train))
 
     x = sub.add_parser("crosscheck", help="train one config on two back-ends and compare exactly",
                        description="Train the same config from the same seed on two back-ends "
@@ -428,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="fast_hadamard_transform")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc relaunches
     if extra:  # reported by the sub-command's parser, so the hint names its --help
         subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         (subs.choices.get(args.command) or parser).error(

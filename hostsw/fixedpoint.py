@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Callable, Literal, Union
 
 import numpy as np
 import torch
@@ -278,19 +278,6 @@ def dither_key(seed: int, tensor_id: int, step: int) -> int:
     return lowbias32(lowbias32(lowbias32(seed) ^ (tensor_id & _M32)) ^ (step & _M32))
 
 
-def rank_seed(seed: int, rank: int) -> int:
-    """The dither seed of one data-parallel rank's sample-dependent tensors (activations, errors):
-    ``seed`` itself on rank 0 (a 1-process run is unchanged), else a hash of (seed, rank).
-
-    Ranks hold different samples, so their errors need independent dither streams (one shared
-    stream would correlate the rounding of sample i on every rank). Weights do not use this: every
-    rank must round the same master weights to the same quantized copy (hostsw.train.distributed).
-    """
-    if rank == 0:
-        return seed
-    return lowbias32(lowbias32(seed) ^ lowbias32(0x9E3779B9 ^ (rank & _M32)))
-
-
 def _as_int32(v: int) -> int:
     v &= _M32
     return v - (1 << 32) if v >= 1 << 31 else v
@@ -356,8 +343,29 @@ def quantize(x: ArrayLike, bits: int, frac: int, signed: bool = True, rounding: 
     raise TypeError(f"quantize() takes a numpy array or torch tensor, got {type(x).__name__}")
 
 
+#: optional one-pass copy of ``_quantize_reference`` (``hostsw.quant.fused`` registers it; tests
+#: hold it bit-identical): called as fn(x, fp, rounding, overflow, seed, tensor_id, step), it
+#: returns None for what it does not handle
+_fast_path: Callable | None = None
+
+
+def register_fast_path(fn: Callable | None) -> None:
+    """Install (or, with None, remove) the fast path of ``quantize``; semantics stay here."""
+    global _fast_path
+    _fast_path = fn
+
+
 def _quantize_tensor(x: torch.Tensor, fp: FixedPoint, rounding: str, overflow: str,
                      seed: int | None, tensor_id: int, step: int) -> torch.Tensor:
+    if _fast_path is not None:
+        y = _fast_path(x, fp, rounding, overflow, seed, tensor_id, step)
+        if y is not None:
+            return y
+    return _quantize_reference(x, fp, rounding, overflow, seed, tensor_id, step)
+
+
+def _quantize_reference(x: torch.Tensor, fp: FixedPoint, rounding: str, overflow: str,
+                        seed: int | None, tensor_id: int, step: int) -> torch.Tensor:
     scaled = x * (2.0 ** fp.frac)  # exact: power-of-two scaling, unless it underflows (frac < 0)
     if fp.frac < 0 and rounding != "nearest":
         # x < 0 so tiny that x * 2**frac underflowed to -0.0: keep it negative (floor -1, as in

@@ -203,9 +203,10 @@ def argv_of(case: str, places: dict[str, str]) -> list[str]:
     return shlex.split(case.format(**places))
 
 
-#: onnxruntime's own per-machine state file in $TMPDIR, written by its first session and reused by
-#: every later one (not an artifact of the command); it appears once in a fresh $TMPDIR
-FOREIGN_STATE = ("tmp/.ses",)
+#: per-machine state that the first command of a fresh workspace creates and every later run
+#: reuses (not a half-done artifact of the failing command): onnxruntime's session file in $TMPDIR
+#: and the fused quantizer library compiled into $HOSTSW_CACHE_DIR/fused (hostsw/quant/fused.py)
+FOREIGN_STATE = ("tmp/.ses", "cache", "cache/fused")
 
 
 def snapshot(root: Path) -> set[str]:
@@ -213,7 +214,8 @@ def snapshot(root: Path) -> set[str]:
     a folder's own mtime does not: a temp file made and removed inside it is no leftover)."""
     out = set()
     for p in Path(root).rglob("*"):
-        if str(p.relative_to(root)) in FOREIGN_STATE:
+        rel = str(p.relative_to(root))
+        if rel in FOREIGN_STATE or rel.startswith("cache/fused/"):
             continue
         st = p.lstat()
         out.add(f"{p.relative_to(root)} {st.st_size} {st.st_mtime_ns}" if p.is_file()

@@ -7,7 +7,8 @@ buffer bits. For each (setting, dataset, seed): test accuracy, the fp32 run of t
 length, training BitOPs vs fp32, average weight word length per layer and how much the per-layer
 word lengths still move (precision changes, min-max BW). Runs are kept in --workdir and reused or
 resumed. ``--section sweep`` writes the coarse sweep, ``--section confirm`` the confirmation runs
-of the chosen setting (use 15 epochs and at least two seeds).
+of the chosen setting (use 15 epochs and at least two seeds), ``--section probe`` full-length runs
+of other settings.
 
     python scripts/bench_adapt_lowbits.py --section sweep --epochs 3
     python scripts/bench_adapt_lowbits.py --section confirm --settings lowbits --seeds 0 1 --epochs 15
@@ -57,7 +58,9 @@ SETTINGS: dict[str, dict] = {
                                "pu_escalate": False},
 }
 SECTIONS = {"sweep": ("adapt-lowbits-sweep", "AdaPT at low word lengths: coarse sweep (LeNet-5)"),
-            "confirm": ("adapt-lowbits", "AdaPT at low word lengths: chosen setting (LeNet-5)")}
+            "confirm": ("adapt-lowbits", "AdaPT at low word lengths: chosen setting (LeNet-5)"),
+            "probe": ("adapt-lowbits-probe",
+                      "AdaPT at low word lengths: full-length probes of other settings (LeNet-5)")}
 GOAL = 0.15  # BitOPs vs fp32 (issue 14)
 
 

@@ -111,6 +111,14 @@ def rangebn_section(args, results: dict) -> str:
              "on MNIST and Fashion-MNIST; the ResNet-20 `norm: range` path is tested on the "
              "CIFAR-10 fixture (tests/models, tests/csim).",
              "",
+             "Caveats: the normalization itself runs in float32 in both variants (only the MAC "
+             "layers' weights, activations and errors are fixed point), so these rows do not "
+             "exercise Range BN's main claim, tolerance of low-precision arithmetic inside the "
+             "normalization; they show what replacing the standard deviation by the range costs "
+             "or gains in accuracy. One seed, a short run: differences of a few tenths of a "
+             "point are not shown to be significant. Wall times are under a varying load from "
+             "other jobs and are not a speed comparison.",
+             "",
              "| dataset | norm | fwd/bwd bits | test acc % | BitOPs / fp32 | wall s |",
              "|---|---|---|---:|---:|---:|"]
     for ds, rows in results.items():

@@ -4,7 +4,8 @@ Per layer: ``<BW, FL>``, lookback ``lb``, resolution ``r``, the accumulated norm
 gradient (O(weights) memory) and a batch counter. Globally: the push-up strategy, driven by the
 loss. Each step the weight gradients are quantized at the layer precision (stochastic rounding),
 normalized (eq. 3.4) and accumulated; when a layer's counter reaches ``lb`` it updates lb and r,
-pushes its precision down (a batched scan of every candidate's KL) and up (gradient diversity), adds buffer bits, and resets.
+pushes its precision down (a batched scan of every candidate's KL) and up (gradient diversity),
+adds buffer bits, and resets.
 
 ``apply_at: step`` applies a decision at once (the paper); ``apply_at: epoch`` holds it until the
 next epoch boundary, which is how the C-simulation and board back-ends switch precision.

@@ -1,8 +1,8 @@
 """AdaPT's decision rules as pure functions (spec: shared/specs/adapt.md, paper §3.3).
 
 Kept free of training state so each formula is tested on its own: gradient diversity, lookback and
-resolution updates, the loss-driven strategy, push-down by a batched scan of a discrete KL divergence,
-push-up from gradient diversity, and buffer bits. Precisions are ``(BW, FL)`` = (bits, frac).
+resolution updates, the loss-driven strategy, push-down by a batched scan of a discrete KL
+divergence, push-up from gradient diversity, and buffer bits. Precisions are ``(BW, FL)`` = (bits, frac).
 """
 
 from __future__ import annotations
@@ -90,7 +90,6 @@ class PushDownResult:
 
 
 PD_SCOPES = ("tensor", "first_slice")
-
 
 
 def _scoped(w: torch.Tensor, scope: str) -> torch.Tensor:

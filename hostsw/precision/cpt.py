@@ -16,6 +16,7 @@ The decision is in summary.json (``controller_summary.prt``) and in ``hostsw rep
 from __future__ import annotations
 
 from hostsw.errors import ConfigError
+from hostsw.precision import sync
 from hostsw.precision.schedules import (COMMON_DEFAULTS, ScheduledController, check_bits,
                                         check_int, check_number, cosine_precision, cycle_period,
                                         log)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import torch
 
+from hostsw.precision import sync
 from hostsw.precision.schedules import (COMMON_DEFAULTS, ScheduledController, check_int,
                                         check_levels, check_number)
 from hostsw.quant.precision import Precision

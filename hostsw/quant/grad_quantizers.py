@@ -31,6 +31,7 @@ import torch
 
 from hostsw.errors import ConfigError
 from hostsw.fixedpoint import FRAC_LIMIT, frac_for_range, quantize
+from hostsw.quant.fused import quantize_rows
 
 GRAD_QUANTIZERS: tuple[str, ...] = ("ptq", "psq", "bhq")
 
@@ -87,10 +88,8 @@ def quantize_psq(g: torch.Tensor, bits: int, seed: int = 0, tensor_id: int = 0, 
         return g.clone(), min(bits - 1, FRAC_LIMIT)
     rows = _rows(g)
     fracs = row_fracs(rows.abs().amax(dim=1), bits)
-    up = torch.ldexp(torch.ones(len(fracs), dtype=g.dtype, device=g.device), fracs)[:, None]
-    down = torch.ldexp(torch.ones(len(fracs), dtype=g.dtype, device=g.device), -fracs)[:, None]
-    k = quantize(rows * up, bits, 0, True, rounding, "saturate", seed, tensor_id, step)
-    return k.mul_(down).reshape(g.shape), int(fracs.min())
+    k = quantize_rows(rows, fracs, bits, rounding, seed, tensor_id, step)
+    return k.reshape(g.shape), int(fracs.min())
 
 
 # --- block Householder ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from brevitas.nn import QuantConv2d, QuantLinear
 
-from hostsw.fixedpoint import check_rounding, quantize, rank_seed
+from hostsw.fixedpoint import check_rounding, quantize
 from hostsw.quant.grad import GradQuant
 from hostsw.quant.injectors import AccumulatorBiasQuant, FixedPointActQuant, FixedPointWeightQuant
 from hostsw.quant.precision import TENSOR_KINDS, Precision
@@ -104,12 +104,9 @@ class QuantLayerMixin:
         self._settings[kind]["rounding"] = check_rounding(rounding)
         self._reapply_settings()
 
-    def set_seed(self, seed: int, rank: int = 0) -> None:
-        """Dither seeds. Data-parallel ranks (``rank``) share the weights' stream, so every rank
-        holds the same quantized copy of the same master weights; activations and errors belong to
-        each rank's own samples and get a per-rank stream (``rank_seed``; rank 0 = ``seed``)."""
+    def set_seed(self, seed: int) -> None:
         for kind in TENSOR_KINDS:
-            self._settings[kind]["seed"] = int(seed if kind == "weight" else rank_seed(seed, rank))
+            self._settings[kind]["seed"] = int(seed)
         self._reapply_settings()
 
     def geometry_args(self) -> dict:

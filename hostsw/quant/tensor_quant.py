@@ -16,27 +16,31 @@ from torch import nn
 
 from hostsw.fixedpoint import FixedPoint, check_rounding, frac_for_range, quantize
 from hostsw.quant.precision import Precision
+from hostsw.quant import fused  # noqa: F401  (registers the one-pass quantize)
 
 #: bit width of a MAC layer's bias (what hls4ml's Brevitas flow expects: Int32Bias)
 BIAS_BITS = 32
 
 
+def _clip_bounds(fp: FixedPoint, overflow: str) -> tuple[float, float]:
+    """Inputs in [lo, hi] round onto the grid without saturating (their gradient passes)."""
+    lo = -fp.max if (overflow == "saturate_sym" and fp.signed) else fp.min
+    return lo - fp.step / 2, fp.max + fp.step / 2
+
+
 class _FixedPointSTE(torch.autograd.Function):
-    """Quantize forward; straight-through backward (zeroed where the value saturated, if clip)."""
+    """Quantize forward; straight-through backward (zeroed where the value saturated, if clip).
+
+    ``clip_grad``: the caller found values outside ``_clip_bounds`` (so a mask is needed).
+    """
 
     @staticmethod
     def forward(ctx, x, fp: FixedPoint, rounding: str, overflow: str, seed: int, tensor_id: int,
                 step: int, clip_grad: bool):
         y = quantize(x, fp.bits, fp.frac, fp.signed, rounding, overflow, seed, tensor_id, step)
         if clip_grad:
-            lo = -fp.max if (overflow == "saturate_sym" and fp.signed) else fp.min
-            lo, hi = lo - fp.step / 2, fp.max + fp.step / 2
-            x_min, x_max = torch.aminmax(x.detach())
-            # one cheap pass decides whether a mask is needed at all (usually not: an auto frac
-            # covers the tensor's range and unsigned inputs come after a ReLU)
-            clip_grad = bool(x_min < lo) or bool(x_max > hi)
-            if clip_grad:
-                ctx.save_for_backward((x >= lo) & (x <= hi))
+            lo, hi = _clip_bounds(fp, overflow)
+            ctx.save_for_backward((x >= lo) & (x <= hi))
         ctx.clip_grad = clip_grad
         return y
 
@@ -110,10 +114,12 @@ class FixedPointTensorQuant(nn.Module):
     # --- quantization ------------------------------------------------------------------------
     def current_fixed_point(self, x: torch.Tensor) -> FixedPoint:
         bits = self.bits
+        self._range = None
         if bool(self.frac_auto) and (self.training or not self._frozen_in_eval):
             max_abs = 0.0
             if x.numel():
                 lo, hi = torch.aminmax(x.detach())
+                self._range = (lo, hi)  # reused by the gradient-clip test
                 max_abs = max(-float(lo), float(hi))
             frac = frac_for_range(max_abs, bits, self.signed)
             self.frac.fill_(float(frac))
@@ -121,6 +127,8 @@ class FixedPointTensorQuant(nn.Module):
 
     #: activations keep the frac of the last training step in eval; weights recompute it
     _frozen_in_eval = False
+    #: (min, max) 0-d tensors of the tensor ``current_fixed_point`` last measured (or None)
+    _range: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         if not bool(self.enabled):
@@ -133,7 +141,16 @@ class FixedPointTensorQuant(nn.Module):
         elif rounding == "stochastic":
             rounding = "nearest"  # the inference copy is deterministic
         return _FixedPointSTE.apply(x, fp, rounding, self.overflow, self.seed, self.tensor_id,
-                                    step, self.clip_grad)
+                                    step, self._needs_clip_mask(x, fp))
+
+    def _needs_clip_mask(self, x: torch.Tensor, fp: FixedPoint) -> bool:
+        """One cheap min/max decides whether a gradient mask is needed at all (usually not: an
+        auto frac covers the tensor's range and unsigned inputs come after a ReLU)."""
+        if not self.clip_grad or not x.numel():
+            return False
+        x_min, x_max = self._range if self._range is not None else torch.aminmax(x.detach())
+        lo, hi = _clip_bounds(fp, self.overflow)
+        return bool(x_min < lo) or bool(x_max > hi)  # in x's dtype, as the mask compares
 
     def forward(self, x: torch.Tensor):
         y = self.quantize(x)

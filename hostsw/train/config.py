@@ -128,7 +128,19 @@ class TrainConfig:
         self.lr_schedule.validate()
         self.bifurcation.validate()
         self.controller.validate()
+        self._check_dfq_bifurcation()
         return self
+
+    def _check_dfq_bifurcation(self) -> None:
+        """fractrain's DFQ rounds each sample's error at its own option: it has no single
+        bwd-weight error to bifurcate (refused here, before a run folder exists)."""
+        bifurcated = self.bifurcation.grad_w is not None or any(
+            v is not None for v in self.bifurcation.layers.values())
+        if (self.controller.name == "fractrain" and self.controller.params.get("dfq", True)
+                and bifurcated):
+            raise ConfigError("fractrain's DFQ quantizes each sample's error at its own option "
+                              "and cannot bifurcate it: drop the bifurcation section or set "
+                              "controller.dfq=false")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

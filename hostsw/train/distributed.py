@@ -182,12 +182,32 @@ def _to_comm(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return t.cuda() if ctx.backend == "nccl" else t
 
 
+def is_comm_failure(e: BaseException) -> bool:
+    """A collective that failed because a peer died or timed out (DistBackendError, or gloo's
+    plain RuntimeError from DDP's all-reduce inside backward)."""
+    text = str(e)
+    if isinstance(e, DistributedError):
+        return False
+    return (isinstance(e, getattr(tdist, "DistBackendError", ())) or
+            (isinstance(e, RuntimeError) and any(k in text for k in (
+                "gloo", "NCCL", "Connection reset", "Connection closed", "timed out",
+                "Timed out"))))
+
+
+def lost_peer(e: BaseException) -> DistributedError:
+    why = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+    return DistributedError(f"another process of the run stopped or stopped answering "
+                            f"({why[:160]}): resume the run directory with --resume DIR and the "
+                            "same --nproc")
+
+
 def _collective(fn, *args):
     try:
         return fn(*args)
-    except RuntimeError as e:  # DistBackendError and gloo's connection errors
-        raise DistributedError(f"another process of the run stopped ({str(e).splitlines()[0]})"
-                               ) from None
+    except RuntimeError as e:
+        if is_comm_failure(e):
+            raise lost_peer(e) from None
+        raise
 
 
 def barrier(ctx: DistContext) -> None:
@@ -216,14 +236,34 @@ def gather_objects(obj, ctx: DistContext) -> list:
 def wrap_model(model: torch.nn.Module, device: torch.device, ctx: DistContext):
     """DDP around the model (the gradient all-reduce); the model itself with one process.
 
-    ``broadcast_buffers`` (DDP's default) sends rank 0's buffers before every forward: the
-    precision bits/frac and the dither counters, so rank 0's precision decisions are in force
-    on every rank by construction."""
+    DDP's default buffer sync (``forward_sync_buffers``, formerly ``broadcast_buffers``) sends
+    rank 0's buffers before every training forward: the precision bits/frac and the dither
+    counters, so rank 0's precision decisions are in force on every rank by construction."""
     if not ctx.active:
         return model
     from torch.nn.parallel import DistributedDataParallel
     ids = [device] if device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=True)
+    ddp = DistributedDataParallel(model, device_ids=ids)
+    ddp.register_comm_hook(None, _sum_hook)
+    return ddp
+
+
+def _sum_hook(state, bucket):
+    """DDP comm hook: the plain sum of the ranks' gradients (DDP's default divides by N; with
+    ``rank_share`` the sum is the 1-process gradient)."""
+    fut = tdist.all_reduce(bucket.buffer(), async_op=True).get_future()
+    return fut.then(lambda f: f.value()[0])
+
+
+def rank_share(loss: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """This rank's share of the global batch's loss: its mean loss / N (the regularization terms
+    too, which every rank adds). The errors that reach the error quantizers then have the
+    magnitudes of the 1-process run (d loss / d out = 1/global batch per sample), so a fixed
+    error grid rounds the same values; the summed all-reduce restores the global mean
+    gradient. Unchanged with one process."""
+    if not ctx.active:
+        return loss
+    return loss / ctx.world_size
 
 
 def precision_state(layers: dict) -> dict[str, tuple]:
@@ -254,3 +294,22 @@ def check_precision_state(layers: dict, ctx: DistContext, epoch: int) -> None:
                     f"{key} is {st.get(key)} on rank {rank} but {ref[key]} on rank 0 (a "
                     "controller decided from per-rank values): report it; run with one process "
                     "meanwhile")
+
+
+def main_first(fn, ctx: DistContext):
+    """``fn()`` on rank 0 alone (creating the run directory); the other ranks wait for it and get
+    None, or rank 0's user error as their own."""
+    if not ctx.active:
+        return fn()
+    if ctx.is_main:
+        try:
+            out = fn()
+        except HostswError as e:
+            broadcast_object(str(e), ctx)
+            raise
+        broadcast_object(None, ctx)
+        return out
+    message = broadcast_object(None, ctx)
+    if message is not None:
+        raise ConfigError(message)
+    return None

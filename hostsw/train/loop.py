@@ -34,6 +34,7 @@ from hostsw.quant.precision import Precision
 from hostsw.runtime import ENGINE_BACKENDS, build_backend, check_backend
 from hostsw.runtime.attach import attach, layer_tiers
 from hostsw.train.batches import eval_batches, train_batches
+from hostsw.train import distributed as dist
 from hostsw.train.config import TrainConfig, config_from_dict, dump_config
 from hostsw.train.optim import build_optimizer, build_scheduler, step_scheduler
 from hostsw.train.rundir import RunDir, discard, open_for_resume, start_fresh
@@ -107,7 +108,8 @@ class Trainer:
             if options.threads < 1:
                 raise ConfigError(f"--threads {options.threads}: use 1 or more")
             torch.set_num_threads(options.threads)
-        self.device = resolve_device(options.device)
+        self.dist = dist.current()
+        self.device = dist.rank_device(resolve_device(options.device), self.dist)
         torch.manual_seed(cfg.seed)
         info = DATASETS[cfg.dataset]
         train, test = load_dataset(cfg.dataset, root=cfg.data_dir, download=options.download)
@@ -117,10 +119,12 @@ class Trainer:
         self.layers = quant_layers(self.model)
         for m in self.layers.values():
             m.set_seed(cfg.seed)
+        dist.seed_error_streams(self.layers, cfg.seed, self.dist)
         self.meter = CostMeter(count_macs(self.model, info.input_shape))
         self.model.to(self.device)
         self._bits = None
-        self.board = PrecisionBoard(self.layers, run.precision, on_change=self._invalidate)
+        self.board = PrecisionBoard(self.layers, run.precision if self.dist.is_main else None,
+                                    on_change=self._invalidate)
         self.controller = build_controller(cfg.controller.name, cfg.controller.params, self.board)
         self.controller.set_horizon(cfg.epochs, math.ceil(len(self.train_split) / cfg.batch_size))
         self.controller.set_macs(self.meter.macs)
@@ -130,6 +134,11 @@ class Trainer:
             raise ConfigError(f"bifurcation.layers names {unknown[0]!r}, which is not a MAC layer "
                               f"of {cfg.model}: use one of {', '.join(self.layers)}")
         self.backend_name = check_backend(options.backend)
+        dist.check_world(cfg.batch_size, len(self.train_split), self.dist.world_size,
+                         self.backend_name)
+        if self.dist.active and self.controller.parameters():
+            raise ConfigError(f"the {cfg.controller.name} controller trains its own parameters, "
+                              "which data-parallel runs do not all-reduce yet: drop --nproc")
         self.backend = None
         self.geometries: dict = {}
         if self.backend_name != "software":
@@ -140,6 +149,8 @@ class Trainer:
         self.optimizer = build_optimizer(
             [*self.model.parameters(), *self.controller.parameters()], cfg.optimizer)
         self.scheduler = build_scheduler(self.optimizer, cfg.lr_schedule, cfg.epochs)
+        #: what the steps call: DDP (gradient all-reduce) around the model with several ranks
+        self.net = dist.wrap_model(self.model, self.device, self.dist)
         self.epoch = 0
         self.step = 0
         self.wall_time = 0.0
@@ -173,7 +184,7 @@ class Trainer:
                                   f"--backend {name} (reference, csim or board)")
             self.backend = VerifyingBackend(self.backend, build_backend(check))
         self.geometries = attach(self.model, self.layers, self.backend, input_shape,
-                                 self.cfg.batch_size)
+                                 dist.local_batch(self.cfg.batch_size, self.dist))
         self.board.epoch_switching = True
         self.board.tier_of = lambda layer: layer_tiers(self.layers[layer], self.backend, layer)
 
@@ -189,6 +200,8 @@ class Trainer:
 
     # --- checkpoints -------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
+        if not self.dist.is_main:  # one writer; the others wait in fit's barrier
+            return
         atomic_torch_save(self.run.checkpoint, {
             "hostsw_version": hostsw.__version__,
             "config": self.cfg.to_dict(),
@@ -200,6 +213,7 @@ class Trainer:
             "controller": self.controller.state_dict(),
             "cost_meter": self.meter.state_dict(),
             "backend": self.backend_name,
+            "world_size": self.dist.world_size,
         })
 
     def load_checkpoint(self, ck: dict | None = None) -> None:
@@ -214,6 +228,11 @@ class Trainer:
                               f"on {now} (different arithmetic): resume with --backend {was}"
                               + (" (reference, csim and board compute identical integers and "
                                  "may replace one another)" if was in ENGINE_BACKENDS else ""))
+        was_world = ck.get("world_size", 1)
+        if was_world != self.dist.world_size:
+            raise ConfigError(f"{self.run.path} was trained with {was_world} process(es); resume "
+                              f"it with --nproc {was_world} (the error dither streams are per "
+                              "rank)")
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         if self.scheduler is not None and ck["scheduler"] is not None:
@@ -223,6 +242,8 @@ class Trainer:
         self.epoch, self.step = ck["epoch"], ck["step"]
         self.board.step, self.board.epoch = self.step, self.epoch
         self.wall_time, self.best_test_accuracy = ck["wall_time_s"], ck["best_test_accuracy"]
+        if not self.dist.is_main:
+            return
         # drop rows written after the checkpoint by the interrupted run
         truncate_jsonl(self.run.metrics, lambda r: r["epoch"] <= self.epoch)
         truncate_jsonl(self.run.precision, lambda r: r["step"] <= self.step)
@@ -238,8 +259,9 @@ class Trainer:
         self.board.epoch = self.epoch
         if self.backend is not None:
             self._check_tiers()
-        batches = train_batches(self.train_split, self.cfg.batch_size, self.cfg.seed, self.epoch,
-                                self.cfg.augment, self.device)
+        batches = dist.shard_batches(
+            train_batches(self.train_split, self.cfg.batch_size, self.cfg.seed, self.epoch,
+                          self.cfg.augment, self.device), self.dist)
         n_batches = math.ceil(len(self.train_split) / self.cfg.batch_size)
         bar = tqdm(batches, total=n_batches, desc=f"epoch {self.epoch}/{self.cfg.epochs}",
                    leave=False, file=sys.stderr,
@@ -257,16 +279,19 @@ class Trainer:
         density = layer_density(self.layers)
         for x, y in bar:
             self.controller.on_step_begin()
-            out = self.model(x)
+            out = self.net(x)
             loss = F.cross_entropy(out, y)
-            loss_value = loss.item()
+            # the global batch's loss, accuracy and size (this rank's alone with one process)
+            loss_value, batch_correct, n = dist.step_totals(
+                loss.item(), int((out.argmax(1) == y).sum().item()), len(y), self.dist)
             if not math.isfinite(loss_value):
                 raise TrainingDivergedError(
                     f"loss became {loss_value} at step {self.step + 1} (epoch {self.epoch}): lower "
                     "the learning rate or raise the precision; the last good checkpoint is "
                     f"{self.run.checkpoint if self.run.checkpoint.exists() else 'not written yet'}")
             self.optimizer.zero_grad(set_to_none=True)
-            (loss + self._l1_penalty() + self.controller.loss_penalty()).backward()
+            dist.rank_share(loss + self._l1_penalty() + self.controller.loss_penalty(),
+                            self.dist).backward()
             self.controller.on_after_backward()
             self.optimizer.step()
             self.step += 1
@@ -274,14 +299,13 @@ class Trainer:
             if self._bits is None:
                 self._bits = self.board.bits()
             # charge the step with the precisions it ran at, then let the controller decide
-            self.meter.add_step(len(y), self.controller.sample_bits(self._bits), density,
+            self.meter.add_step(n, self.controller.sample_bits(self._bits), density,
                                 self.controller.take_overhead())
-            batch_correct = (out.argmax(1) == y).sum().item()
-            self.board.batch_accuracy = batch_correct / len(y)
+            self.board.batch_accuracy = batch_correct / n
             self.controller.on_step_end(loss_value)
-            loss_sum += loss_value * len(y)
+            loss_sum += loss_value * n
             correct += batch_correct
-            seen += len(y)
+            seen += n
             if self.opts.progress:
                 bar.set_postfix(loss=f"{loss_value:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
         return loss_sum / seen, correct / seen
@@ -303,13 +327,16 @@ class Trainer:
                    "train_accuracy": train_acc, "test_loss": test_loss, "test_accuracy": test_acc,
                    "lr": self.optimizer.param_groups[0]["lr"], "epoch_time_s": epoch_time,
                    "wall_time_s": self.wall_time}
-            append_jsonl(self.run.metrics, row)
-            self.opts.log(f"epoch {self.epoch:3d}/{self.cfg.epochs}  loss {train_loss:.4f}  "
-                          f"train {100 * train_acc:6.2f}%  test {100 * test_acc:6.2f}%  "
-                          f"({epoch_time:.1f} s)")
+            if self.dist.is_main:
+                append_jsonl(self.run.metrics, row)
+                self.opts.log(f"epoch {self.epoch:3d}/{self.cfg.epochs}  loss {train_loss:.4f}  "
+                              f"train {100 * train_acc:6.2f}%  test {100 * test_acc:6.2f}%  "
+                              f"({epoch_time:.1f} s)")
             self.controller.on_epoch_end(row)
             step_scheduler(self.scheduler, test_loss)
+            dist.check_precision_state(self.layers, self.dist, self.epoch)
             self.save_checkpoint()
+            dist.barrier(self.dist)
         return self.write_summary()
 
     def write_summary(self) -> dict:
@@ -333,6 +360,10 @@ class Trainer:
             "device": str(self.device),
             "backend": self.backend_name,
             "hostsw_version": hostsw.__version__,
+            "world_size": self.dist.world_size,
+            "ranks": dist.gather_objects({"rank": self.dist.rank, "device": str(self.device),
+                                          "backend": self.backend_name,
+                                          "dist_backend": self.dist.backend}, self.dist),
         }
         if self.backend is not None:
             st = self.backend.stats
@@ -340,17 +371,21 @@ class Trainer:
                                  "macs_by_tier": {str(k): v for k, v in st.macs.items()},
                                  "cycles": st.cycles, "engine_seconds": st.seconds,
                                  "tiers": self._check_tiers()}
-        atomic_write_json(self.run.summary, summary)
+        if self.dist.is_main:
+            atomic_write_json(self.run.summary, summary)
         return summary
 
 
 def train(cfg: TrainConfig, out: Path, options: TrainOptions | None = None) -> dict:
     """Train a fresh run into ``out``; returns summary.json's content."""
-    run = start_fresh(out, cfg)
+    cfg.validate()  # again: a config edited after loading is checked before a folder exists
+    ctx = dist.current()
+    run = dist.main_first(lambda: start_fresh(out, cfg), ctx) or RunDir(Path(out))
     try:
         trainer = Trainer(cfg, run, options or TrainOptions())
     except BaseException:
-        discard(run)
+        if ctx.is_main:
+            discard(run)
         raise
     return trainer.fit()
 
@@ -480,11 +515,12 @@ def resume(out: Path, options: TrainOptions | None = None, epochs: int | None = 
                         f"{run.config} updated")
     if target != cfg.epochs:
         cfg.epochs = target
-        atomic_write_text(run.config, dump_config(cfg))
+        if dist.current().is_main:
+            atomic_write_text(run.config, dump_config(cfg))
     trainer = Trainer(cfg, run, options)
     if ck is not None:
         trainer.load_checkpoint(ck)
-    else:
+    elif trainer.dist.is_main:
         for f in (run.metrics, run.precision):
             truncate_jsonl(f, lambda r: False)
     return trainer.fit()

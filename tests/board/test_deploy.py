@@ -45,6 +45,7 @@ def test_alveo_inference_link_config(inference_folder, tmp_path):
     assert sp == ["sp=hostsw_infer_0.m_axi_gmem0:HBM[0]", "sp=hostsw_infer_0.m_axi_gmem1:HBM[0]"]
 
 
+@pytest.mark.slow
 def test_deploy_on_mock_is_bit_exact(inference_folder, monkeypatch, capsys):
     run, folder = inference_folder
     dev = mock_inference_device(folder)

@@ -33,6 +33,7 @@ def engines():
     return CsimBackend(), ReferenceBackend()
 
 
+@pytest.mark.slow
 def test_requantizer_equals_ap_fixed_casts(tmp_path):
     exe = tmp_path / "requantize_oracle"
     cxx = find_compiler()
@@ -135,6 +136,7 @@ def test_engine_refuses_what_breaks_its_limits(engines):
                Operand(np.zeros(2000, np.int64), fp), None, out)
 
 
+@pytest.mark.slow
 def test_test_bench_passes_on_project_vectors(tmp_path, runs):
     """The bench that Vitis HLS runs in csim_design, compiled with g++/clang++ (original ap_types
     headers: the bench is what a user runs beside the vendor tool)."""

@@ -38,6 +38,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_norm_and_dfq_runs_are_bit_exact_in_csim(tmp_path, case):
     spec, backend, io_type, samples = CASES[case]

@@ -39,6 +39,7 @@ def _switch_precision(run, changes):
     torch.save(ck, run / "checkpoint.pt")
 
 
+@pytest.mark.slow
 def test_precision_switch_then_reexport(runs, tmp_path):
     base = runs("mlp")
     before = run_csim(run_dir=base, cfg=CsimConfig(samples=100))
@@ -71,6 +72,7 @@ def _export(run):
     return ensure_export(run)
 
 
+@pytest.mark.slow
 def test_compile_error_keeps_only_the_log(runs, tmp_path):
     onnx_path = _export(runs("mlp"))
     project = tmp_path / "broken"
@@ -87,6 +89,7 @@ def test_compile_error_keeps_only_the_log(runs, tmp_path):
     assert src.is_file()  # the project is left for inspection
 
 
+@pytest.mark.slow
 def test_cli_onnx_inputs_outputs(runs, tmp_path, capsys):
     onnx_path = _export(runs("lenet5"))
     from hostsw.data import load_dataset

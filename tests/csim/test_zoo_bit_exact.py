@@ -37,6 +37,7 @@ MATRIX = [
 
 @pytest.mark.parametrize("model,backend,io_type,samples", MATRIX,
                          ids=[f"{m}-{b}-{i}" for m, b, i, _ in MATRIX])
+@pytest.mark.slow
 def test_csim_is_bit_exact(runs, model, backend, io_type, samples):
     run = runs(model)
     with tiny_zoo():

@@ -136,6 +136,7 @@ def test_opt_out_by_environment_and_cli(projects, cache, tmp_path, monkeypatch, 
         assert r["ap_types"] == want and r["compiler"].split()[0] in ("clang++", "g++")
 
 
+@pytest.mark.slow
 @pytest.mark.csim
 def test_unknown_ap_private_falls_back_to_original(projects, cache, tmp_path):
     project, an = projects("mlp", "io_parallel")

@@ -174,6 +174,7 @@ def test_patch_refuses_an_unknown_header(ap_types, tmp_path):
 
 
 # --- the oracle ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_patched_ap_types_equal_original(oracle):
     out = {v: _run(exe) for v, exe in oracle.items()}
     # each program says which headers it was compiled on (guards against an include-path mistake

@@ -214,6 +214,7 @@ def test_highest_rule_exports_the_highest_option(tmp_path):
     assert summary["final_precision"]["fc2"]["act"][0] == 8
 
 
+@pytest.mark.slow
 def test_resume_after_kill_matches_uninterrupted_run(tmp_path, kill_and_resume):
     cfg = _cfg(cost_weight=5.0)
     full = train(cfg, tmp_path / "full", QUIET)
@@ -254,6 +255,16 @@ def test_bifurcation_is_refused_with_dfq(tmp_path):
     cfg.bifurcation.grad_w = 16
     with pytest.raises(ConfigError, match="cannot bifurcate"):
         train(cfg, tmp_path / "r", QUIET)
+    assert not (tmp_path / "r").exists()  # refused before a run folder is made
+
+
+def test_bifurcation_with_dfq_is_refused_when_the_config_loads():
+    ctrl = {"name": "fractrain", "levels": [[6, 8], [8, 8]], "options": [[4, 6], [8, 8]]}
+    base = {"name": "t", "model": "mlp", "dataset": "digits", "controller": ctrl,
+            "bifurcation": {"layers": {"fc1": 16}}}
+    with pytest.raises(ConfigError, match="cannot bifurcate"):
+        config_from_dict(base)
+    config_from_dict({**base, "controller": {**ctrl, "dfq": False}})  # PFQ alone may bifurcate
 
 
 def test_presets_load():

@@ -153,6 +153,7 @@ def test_muppet_raises_after_p_violations_and_never_decreases():
     assert [c["switched_to"] for c in checks if "switched_to" in c] == [12, 14, 16, 32]
 
 
+@pytest.mark.slow
 def test_muppet_in_the_loop_logs_levels_and_resumes_exactly(tmp_path):
     # the diversity of 2 epochs' last-batch gradients rises until epoch 6 and drops at epoch 8:
     # with threshold 1 and p = 1 that drop switches to 12 bits for epoch 9

@@ -95,6 +95,7 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoint(tmp_path):
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
 
 
+@pytest.mark.slow
 def test_lenet5_learns_mnist_at_8_bits(tmp_path):
     """Real data, real model, static 8/8/8: a few hundred steps already separate the digits."""
     cfg = config_from_dict({
