@@ -8,7 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
-from hostsw.errors import OutputError
+from hostsw.errors import ConfigError, OutputError
 
 
 def cmd_bitstream(args: argparse.Namespace) -> int:
@@ -31,14 +31,15 @@ def cmd_bitstream(args: argparse.Namespace) -> int:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from hostsw.board.estimate import (EstimateConfig, estimate_inference, estimate_training,
-                                       format_estimate)
+    from hostsw.board.estimate import (EstimateConfig, check_reports_used, estimate_inference,
+                                       estimate_training, format_estimate)
     from hostsw.io import atomic_write_json
     cfg = EstimateConfig(board=args.board, clock_mhz=args.clock_mhz,
-                         reuse_factor=args.reuse_factor, reports=args.reports).validate()
+                         reuse_factor=args.reuse_factor, reports=args.reports or []).validate()
     run_dir = Path(args.run_dir)
     t = estimate_training(run_dir, cfg)
     i = estimate_inference(run_dir, cfg)
+    check_reports_used(cfg, t)
     out = Path(args.out) if args.out else run_dir / "estimate.json"
     try:
         atomic_write_json(out, {"label": "estimate", "training": t, "inference": i})
@@ -49,43 +50,67 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sampler_factory(board: str, backend, power_csv: str | None):
+def _sampler_factory(board: str, device, power_csv: str | None):
     from hostsw.board.boards import board_spec
     from hostsw.board.power import Sampler, device_rails, hwmon_ina226
-    kind = board_spec(board).power
+    spec = board_spec(board)
+    kind = spec.power
     if power_csv or kind == "external_csv":
         return None
-    reader = hwmon_ina226() if kind == "hwmon_ina226" else device_rails(backend.device)
+    reader = hwmon_ina226() if kind == "hwmon_ina226" else \
+        device_rails(device, spec.power_rail or None)
     return lambda: Sampler(reader, 0.005)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from hostsw.board.bench import BenchConfig, bench_markdown, run_bench, write_bench
+    from hostsw.board.bench import (BenchConfig, add_meter_power, bench_markdown, open_inference,
+                                    run_bench, training_step_workload, write_bench)
     from hostsw.board.boards import board_spec
     from hostsw.runtime.board import BoardBackend
     spec = board_spec(args.board)
-    cfg = BenchConfig(iterations=args.iterations, idle_s=args.idle_s, bits=args.bits).validate()
-    folder = Path(args.bitstream) if args.bitstream else Path("bitstreams") / "training" / spec.name
-    be = BoardBackend(bitstream=folder, board=spec.name)
+    cfg = BenchConfig(iterations=args.iterations, idle_s=args.idle_s, bits=args.bits,
+                      samples=args.samples).validate()
+    if args.design == "inference" and not args.run:
+        raise ConfigError("--design inference needs --run RUN_DIR (the network the inference "
+                          "folder was built from)")
+    if args.run and not (Path(args.run) / "config.yaml").is_file():
+        raise ConfigError(f"{args.run} is not a hostsw run directory (no config.yaml)")
+    folder = Path(args.bitstream) if args.bitstream else \
+        Path("bitstreams") / args.design / spec.name
+    if args.design == "inference":
+        work, m, dev = open_inference(Path(args.run), spec.name, folder, cfg.samples)
+        clock, close = m["clock_mhz"], dev.close
+    else:
+        be = BoardBackend(bitstream=folder, board=spec.name)
+        dev, clock, close = be.device, be.manifest["clock_mhz"], be.close
+        try:
+            work = training_step_workload(be, Path(args.run)) if args.run else be
+        except BaseException:
+            close()
+            raise
     try:
-        factory = _sampler_factory(spec.name, be, args.power_csv)
-        r = run_bench(be, cfg, factory, clock_mhz=be.manifest["clock_mhz"])
+        factory = _sampler_factory(spec.name, dev, args.power_csv)
+        r = run_bench(work, cfg, factory, clock_mhz=clock)
     finally:
-        be.close()
+        close()
+    r["board"], r["bitstream"], r["clock_mhz"] = spec.name, str(folder), clock
     if args.power_csv:
-        from hostsw.board.power import energy_above_idle, read_meter_csv
+        from hostsw.board.power import read_meter_csv
         t, p = read_meter_csv(Path(args.power_csv))
-        idle = float(p[t <= t[0] + cfg.idle_s].mean())
-        loop = t > t[0] + cfg.idle_s
-        e = energy_above_idle(t[loop], p[loop], idle)
-        r["power"] = {"label": "measured (external meter CSV)", "idle_w": idle,
-                      "mean_w": float(p[loop].mean()), "samples": int(loop.sum()),
-                      "energy_j": e, "energy_per_call_uj": e / cfg.iterations * 1e6}
+        add_meter_power(r, t, p, cfg.idle_s)
+    elif r["power"] is not None:
+        r["power"]["source"] = {"pynq_rails": "pynq get_rails()", "hwmon_ina226":
+                                "INA226 via Linux hwmon", "xrt_electrical": "XRT electrical"
+                                }[spec.power] + (f", rail {spec.power_rail}" if spec.power_rail
+                                                 else ", every rail summed")
     elif spec.power == "external_csv":
         r["power_note"] = f"{spec.name} has no power sensor: record an external meter and pass " \
                           "--power-csv (columns time_s,power_w; idle first, --idle-s long)"
     out = Path(args.out) if args.out else Path("runs") / f"bench-{spec.name}"
-    write_bench(r, out)
+    try:
+        write_bench(r, out)
+    except OSError as e:
+        raise OutputError(f"cannot write {out}: {e.strerror or e}; choose another --out") from None
     print(bench_markdown(r), end="")
     print(f"bench.json: {out / 'bench.json'}")
     return 0
@@ -133,7 +158,10 @@ def add_board_commands(sub) -> None:
     e.add_argument("--board", default="zcu104")
     e.add_argument("--clock-mhz", dest="clock_mhz", type=float)
     e.add_argument("--reuse-factor", dest="reuse_factor", type=int, default=1)
-    e.add_argument("--reports", metavar="DIR", help="a built bitstream folder (reports/*_csynth.xml)")
+    e.add_argument("--reports", metavar="DIR", action="append",
+                   help="(repeatable) built bitstream folders (reports/*_csynth.xml: the training engine's, "
+                   "the inference wrapper's) or a synthesized hls4ml project (read with hls4ml's "
+                   "parse_vivado_report): their figures replace the analytic ones")
     e.add_argument("--out", metavar="FILE", help="default RUN_DIR/estimate.json")
     e.set_defaults(func=cmd_estimate)
 
@@ -148,11 +176,18 @@ def add_board_commands(sub) -> None:
     d.add_argument("--samples", type=int, default=256)
     d.set_defaults(func=cmd_deploy)
 
-    n = sub.add_parser("bench", help="MEASURE latency, throughput and energy of the training "
-                       "engine on a board", description="Needs a board (pynq on Zynq, pyxrt on "
-                       "Alveo) and a built training folder; writes bench.json and bench.md.")
+    n = sub.add_parser("bench", help="MEASURE latency, throughput and energy on a board",
+                       description="Needs a board (pynq on Zynq, pyxrt on Alveo) and a built "
+                       "folder. Unit of work: one engine call (default), one training step of "
+                       "--run's model (every MAC call at its final precisions), or one inference "
+                       "(--design inference --run RUN_DIR). Energy per unit is the integral of "
+                       "(P - P_idle) dt over the loop; writes bench.json and bench.md.")
     n.add_argument("--board", required=True)
-    n.add_argument("--bitstream", metavar="DIR", help="default bitstreams/training/<board>")
+    n.add_argument("--design", choices=["training", "inference"], default="training")
+    n.add_argument("--run", metavar="RUN_DIR", help="training: bench one training step of this "
+                   "run; inference: the run the inference folder was built from")
+    n.add_argument("--bitstream", metavar="DIR", help="default bitstreams/<design>/<board>")
+    n.add_argument("--samples", type=int, default=256, help="inference: samples per call")
     n.add_argument("--iterations", type=int, default=200)
     n.add_argument("--idle-s", dest="idle_s", type=float, default=2.0)
     n.add_argument("--bits", type=int, default=8, choices=[8, 16, 32])

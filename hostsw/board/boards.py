@@ -33,6 +33,10 @@ class BoardSpec:
     clock_mhz: float = 200.0
     #: how power is read: "pynq_rails" (get_rails), "hwmon_ina226", "xrt_electrical", "external_csv"
     power: str = "external_csv"
+    #: the rail that carries the whole board's power, where the readers report several rails
+    #: that feed one another (ZCU104: 12V is the input; INT and 1V8 are derived from it, so a
+    #: sum would count them twice); empty: sum every rail the reader reports
+    power_rail: str = ""
     #: the inference flow and why (see the module doc)
     inference_flow: str = "hostsw-wrapper"
     inference_note: str = ""
@@ -50,7 +54,7 @@ BOARDS: dict[str, BoardSpec] = {b.name: b for b in (
               hls4ml_board="pynq-z2"),
     BoardSpec("zcu104", "zynq", "xczu7ev-ffvc1156-2-e",
               board_part="xilinx.com:zcu104:part0:1.1", ps_ip="zynq_ultra_ps_e",
-              clock_mhz=200.0, power="pynq_rails",
+              clock_mhz=200.0, power="pynq_rails", power_rail="12V",
               inference_note=_WRAPPER_NOTE + "; zcu104 is not a VivadoAccelerator board"),
     BoardSpec("zcu102", "zynq", "xczu9eg-ffvb1156-2-e",
               board_part="xilinx.com:zcu102:part0:3.4", ps_ip="zynq_ultra_ps_e",

@@ -53,7 +53,9 @@ class Device(ABC):
         """Program the bitstream (.bit with its .hwh beside it, or .xclbin)."""
 
     @abstractmethod
-    def ip(self, name: str) -> RegisterFile: ...
+    def ip(self, name: str, regmap=None) -> RegisterFile:
+        """The register file of IP ``name``; ``regmap`` (hostsw.board.regmap.RegisterMap, from
+        the generated driver header) for devices that need the argument layout."""
 
     @abstractmethod
     def allocate(self, shape, dtype) -> Buffer: ...
@@ -122,7 +124,7 @@ class PynqDevice(Device):
                                  "PYNQ needs it for the register map; rebuild the bitstream")
         self.overlay = self._pynq.Overlay(str(bit))
 
-    def ip(self, name):
+    def ip(self, name, regmap=None):
         if self.overlay is None or name not in self.overlay.ip_dict:
             have = ", ".join(self.overlay.ip_dict) if self.overlay else "no overlay loaded"
             raise ToolchainError(f"the overlay has no IP {name!r} ({have}): load the bitstream "
@@ -143,11 +145,13 @@ class PynqDevice(Device):
 
 
 class _XrtBuffer(Buffer):
-    def __init__(self, pyxrt, device, shape, dtype, group):
-        self._x = pyxrt
+    def __init__(self, dev: "XrtDevice", shape, dtype, group):
+        x = dev._x
+        self._x, self._dev = x, dev
         self.array = np.zeros(shape, dtype=dtype)
-        self._bo = pyxrt.bo(device, max(1, self.array.nbytes), pyxrt.bo.normal, group)
+        self._bo = x.bo(dev.dev, max(1, self.array.nbytes), x.bo.normal, group)
         self.address = int(self._bo.address())
+        dev._bos[self.address] = self._bo
 
     def flush(self):
         self._bo.write(self.array.reshape(-1).view(np.uint8), 0)
@@ -155,46 +159,118 @@ class _XrtBuffer(Buffer):
 
     def invalidate(self):
         self._bo.sync(self._x.xclBOSyncDirection.XCL_BO_SYNC_BO_FROM_DEVICE)
-        raw = np.asarray(self._bo.read(self.array.nbytes, 0), dtype=np.uint8)
+        raw = np.asarray(self._bo.read(self.array.nbytes, 0)).view(np.uint8)
         self.array[...] = raw.view(self.array.dtype).reshape(self.array.shape)
 
+    def free(self):
+        self._dev._bos.pop(self.address, None)
 
-class _XrtRegisters(RegisterFile):
-    def __init__(self, ip):
-        self._ip = ip
 
-    def read(self, offset):
-        return int(self._ip.read_register(offset))
+class _XrtKernelRegisters(RegisterFile):
+    """The drivers' register protocol over an XRT-managed kernel. pyxrt binds no register access
+    (no xrt::ip, no read/write_register), so the argument registers written are collected and,
+    at ap_start, handed to a ``pyxrt.run`` as arguments by index: the driver header lists them in
+    the kernel's argument order (Vitis HLS assigns the offsets in that order). A pointer register
+    holds a buffer's address and passes that buffer's bo (a null pointer: a small unused bo);
+    scalars pass as signed 32-bit ints. ap_done is the run's COMPLETED state. ap_return is not
+    readable through pyxrt: it reads 0 (no kernel cycle count on Alveo)."""
+
+    def __init__(self, dev: "XrtDevice", kernel, regmap, name: str):
+        self._dev, self._k, self._rm, self._name = dev, kernel, regmap, name
+        self._args = sorted(regmap.args.items(), key=lambda kv: kv[1].offset)
+        self._words: dict[int, int] = {}
+        self._run = None
+        self._null: dict[int, object] = {}
+
+    def pointer_args(self) -> list[int]:
+        return [i for i, (_, r) in enumerate(self._args) if r.bits == 64]
+
+    def _value(self, r) -> int:
+        return sum(self._words.get(r.offset + 4 * i, 0) << (32 * i) for i in range(r.words))
 
     def write(self, offset, value):
-        self._ip.write_register(offset, int(value) & 0xFFFFFFFF)
+        from hostsw.board.regmap import AP_START
+        if offset != self._rm.ctrl.offset:
+            self._words[offset] = int(value) & 0xFFFFFFFF
+            return
+        if not value & AP_START:
+            return
+        x = self._dev._x
+        run = x.run(self._k)
+        for i, (name, r) in enumerate(self._args):
+            v = self._value(r)
+            if r.bits == 64:  # an m_axi pointer (offset=slave): its buffer object
+                bo = self._dev._bos.get(v)
+                if bo is None:
+                    if v:
+                        raise ToolchainError(f"{self._name}: pointer argument {name} holds "
+                                             f"0x{v:x}, not a buffer of this device")
+                    bo = self._null.get(i) or self._null.setdefault(
+                        i, x.bo(self._dev.dev, 4096, x.bo.normal, self._k.group_id(i)))
+                run.set_arg(i, bo)
+            else:
+                run.set_arg(i, v - (1 << 32) if v >> 31 else v)
+        run.start()
+        self._run = run
+
+    def read(self, offset):
+        from hostsw.board.regmap import AP_DONE, AP_IDLE
+        if offset != self._rm.ctrl.offset:
+            return 0
+        if self._run is None:
+            return AP_IDLE
+        states = self._dev._x.ert_cmd_state
+        st = self._run.state()
+        if st == states.ERT_CMD_STATE_COMPLETED:
+            self._run = None
+            return AP_DONE | AP_IDLE
+        if st in (states.ERT_CMD_STATE_ERROR, states.ERT_CMD_STATE_ABORT,
+                  states.ERT_CMD_STATE_TIMEOUT, states.ERT_CMD_STATE_NORESPONSE):
+            self._run = None
+            raise ToolchainError(f"{self._name}: XRT reports the run {st}: check `xbutil "
+                                 "examine` and reload the xclbin")
+        return 0
 
 
 class XrtDevice(Device):
-    """An Alveo card through XRT's pyxrt (ships with XRT, not on PyPI): the kernel opened as an
-    ``xrt::ip`` (user-managed control, the same register protocol as on Zynq)."""
+    """An Alveo card through XRT's pyxrt (ships with XRT, not on PyPI): each IP is an XRT-managed
+    kernel ``<kernel>:{<cu>}`` driven through ``pyxrt.run`` (see _XrtKernelRegisters)."""
 
     name = "xrt"
 
-    def __init__(self, index: int = 0, memory_group: int = 0):
+    def __init__(self, index: int = 0):
         try:
             import pyxrt
         except ImportError:
             raise ToolchainError("pyxrt is not importable: source /opt/xilinx/xrt/setup.sh "
                                  "(XRT ships pyxrt) on the Alveo host") from None
         self._x = pyxrt
-        self.dev = pyxrt.device(index)
-        self.group = memory_group
+        try:
+            self.dev = pyxrt.device(index)
+        except Exception as e:  # XRT's own error: no card, no driver
+            raise ToolchainError(f"XRT opens no Alveo card {index} ({e}): check `xbutil "
+                                 "examine`") from None
         self.uid = None
+        self.group = 0
+        self._bos: dict[int, object] = {}
 
     def load(self, bitstream):
         self.uid = self.dev.load_xclbin(str(bitstream))
 
-    def ip(self, name):
-        return _XrtRegisters(self._x.ip(self.dev, self.uid, name))
+    def ip(self, name, regmap=None):
+        if regmap is None:
+            raise ToolchainError(f"the XRT device needs the register map of {name} (its "
+                                 "argument order)")
+        kernel = name.rsplit("_", 1)[0] if name.rsplit("_", 1)[-1].isdigit() else name
+        k = self._x.kernel(self.dev, self.uid, f"{kernel}:{{{name}}}")
+        regs = _XrtKernelRegisters(self, k, regmap, name)
+        ptrs = regs.pointer_args()
+        if ptrs:  # link.cfg puts every m_axi port in one memory: the first one's group
+            self.group = k.group_id(ptrs[0])
+        return regs
 
     def allocate(self, shape, dtype):
-        return _XrtBuffer(self._x, self.dev, shape, dtype, self.group)
+        return _XrtBuffer(self, shape, dtype, self.group)
 
     def power_w(self):
         import json

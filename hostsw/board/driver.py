@@ -42,7 +42,7 @@ class HlsKernel:
                  cfg: DriverConfig | None = None):
         self.device, self.ip_name, self.regmap = device, ip_name, regmap
         self.cfg = cfg or DriverConfig()
-        self.regs: RegisterFile = device.ip(ip_name)
+        self.regs: RegisterFile = device.ip(ip_name, regmap)
 
     def write_arg(self, name: str, value: int) -> None:
         r = self.regmap.arg(name)

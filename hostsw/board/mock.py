@@ -122,7 +122,7 @@ class MockZynqDevice(Device):
         self.loaded.append(Path(bitstream))
         self.log("load", str(bitstream))
 
-    def ip(self, name):
+    def ip(self, name, regmap=None):
         if name not in self.ips:
             raise KeyError(f"mock device has no IP {name!r}")
         return self._regs.setdefault(name, _MockRegisters(self, name))

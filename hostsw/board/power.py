@@ -47,6 +47,10 @@ def device_rails(device, rail: str | None = None):
         rails = device.power_w()
         if not rails:
             raise ConfigError(f"{device.name} reports no power rails: give --power-csv")
+        if rail and rail not in rails:
+            raise ConfigError(f"{device.name} has no power rail {rail!r} (it reports "
+                              f"{', '.join(sorted(rails))}): check the board's sensor "
+                              "configuration, or give --power-csv")
         return rails[rail] if rail else sum(rails.values())
     return read
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -20,8 +21,7 @@ from hostsw.errors import ConfigError, OutputError, ToolchainError
 from hostsw.io import atomic_write_text
 from hostsw.io.atomic import _umask
 from hostsw.io.tempdirs import first_existing, make_temp_dir, remove_created_parents, sweep_stale
-from hostsw.runtime.engine_source import (KERNEL_HEADERS, hls_include_dir, render_config,
-                                          render_top, render_top_header, top_name)
+from hostsw.runtime.engine_source import top_name, write_engine_sources
 from hostsw.runtime.spec import TIERS, EngineLimits
 
 
@@ -88,14 +88,7 @@ def _training_tiers(cfg: BitstreamConfig) -> list[int]:
 
 
 def _render_training(tmp: Path, spec: BoardSpec, tiers: list[int], limits: EngineLimits) -> list[str]:
-    src = tmp / "src"
-    src.mkdir()
-    inc = hls_include_dir()
-    for h in KERNEL_HEADERS:
-        shutil.copy2(inc / h, src / h)
-    atomic_write_text(src / "hostsw_mac_config.h", render_config(limits))
-    atomic_write_text(src / "hostsw_mac_top.h", render_top_header(limits))
-    atomic_write_text(src / "hostsw_mac_top.cpp", render_top(limits))
+    write_engine_sources(tmp / "src", limits)
     return [top_name(t) for t in tiers]
 
 
@@ -191,11 +184,15 @@ def build(folder: Path, spec: BoardSpec) -> None:
     """Run ``make`` in a rendered folder; one line naming the missing tool when one is."""
     missing = missing_tools(spec)
     if missing:
-        raise ToolchainError(f"{missing[0]} is not on PATH (also needed: "
-                             f"{', '.join(t for t in tools_needed(spec) if t != missing[0])}): "
+        names = " and ".join(missing) if len(missing) <= 2 else \
+            ", ".join(missing[:-1]) + " and " + missing[-1]
+        raise ToolchainError(f"{names} {'is' if len(missing) == 1 else 'are'} not on PATH: "
                              f"{folder} is rendered and ready; source the Vitis/Vivado "
-                             f"settings64.sh and run `make -C {folder}`")
-    r = subprocess.run(["make", "-C", str(folder)], capture_output=True, text=True)
+                             f"settings64.sh (this flow needs {', '.join(tools_needed(spec))}) "
+                             f"and run `make -C {folder}`")
+    # the manifest step runs `$(PYTHON) -m hostsw.board.manifest`: this interpreter has hostsw
+    r = subprocess.run(["make", "-C", str(folder), f"PYTHON={sys.executable}"],
+                       capture_output=True, text=True)
     log = folder / "build.log"
     log.write_text(r.stdout + r.stderr)
     if r.returncode != 0:

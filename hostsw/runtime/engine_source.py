@@ -23,6 +23,20 @@ def hls_include_dir() -> Path:
     return d
 
 
+def write_engine_sources(src: Path, limits: EngineLimits) -> None:
+    """The HLS sources of the engine in ``src`` (created): the kernel headers and the rendered
+    config and top functions; what Vitis HLS synthesizes, for a project or a bitstream folder."""
+    import shutil
+    from hostsw.io import atomic_write_text
+    src.mkdir(parents=True)
+    inc = hls_include_dir()
+    for h in KERNEL_HEADERS:
+        shutil.copy2(inc / h, src / h)
+    atomic_write_text(src / "hostsw_mac_config.h", render_config(limits))
+    atomic_write_text(src / "hostsw_mac_top.h", render_top_header(limits))
+    atomic_write_text(src / "hostsw_mac_top.cpp", render_top(limits))
+
+
 def top_name(tier: int) -> str:
     return f"hostsw_mac_t{tier}"
 

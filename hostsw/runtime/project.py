@@ -9,7 +9,6 @@ C++ test bench with vectors the exact reference wrote for each layer, a Vitis HL
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, replace
@@ -17,8 +16,7 @@ from pathlib import Path
 
 from hostsw.errors import ConfigError, OutputError
 from hostsw.io import atomic_write_json, atomic_write_text, read_jsonl
-from hostsw.runtime.engine_source import (KERNEL_HEADERS, hls_include_dir, render_config,
-                                          render_top, render_top_header, top_name)
+from hostsw.runtime.engine_source import top_name, write_engine_sources
 from hostsw.runtime.spec import TIERS, EngineLimits
 
 TB_SOURCE = Path(__file__).resolve().parents[2] / "hls" / "tests" / "mac_engine_tb.cpp"
@@ -110,15 +108,9 @@ def write_training_project(run_dir: Path, out: Path, cfg: TrainingProjectConfig 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        src, tb = tmp / "src", tmp / "tb"
-        src.mkdir()
+        tb = tmp / "tb"
+        write_engine_sources(tmp / "src", limits)
         tb.mkdir()
-        inc = hls_include_dir()
-        for h in KERNEL_HEADERS:
-            shutil.copy2(inc / h, src / h)
-        atomic_write_text(src / "hostsw_mac_config.h", render_config(limits))
-        atomic_write_text(src / "hostsw_mac_top.h", render_top_header(limits))
-        atomic_write_text(src / "hostsw_mac_top.cpp", render_top(limits))
         shutil.copy2(TB_SOURCE, tb / TB_SOURCE.name)
         rec = RecordingBackend(ReferenceBackend(limits))
         sample_calls(rec, geoms, precisions, seed=train_cfg.seed, batch=cfg.vector_batch)

@@ -73,3 +73,24 @@ def test_deploy_stale_plan_and_no_board(inference_folder, cli_fails, tmp_path):
                   "another precision plan (stale")
     finally:
         (run / "precision_plan.json").write_text(json.dumps(plan))
+
+
+def test_bench_inference_on_mock(inference_folder, monkeypatch, tmp_path):
+    """--design inference: the unit is one inference; each call carries --samples samples."""
+    run, folder = inference_folder
+    dev = mock_inference_device(folder)
+    monkeypatch.setattr(board_device, "open_device", lambda family, remote=None: dev)
+    csv = tmp_path / "m.csv"
+    # idle 3 W for the first 2 s, then 4 W: (P - 3 W) = 1 W over 2.5 .. 3.5 s = 1 J
+    csv.write_text("time_s,power_w\n" + "".join(f"{t},{p}\n" for t, p in (
+        (0, 3), (0.5, 3), (1.0, 3), (1.5, 3), (2.0, 3), (2.5, 4), (3.0, 4), (3.5, 4))))
+    out = tmp_path / "b"
+    assert main(["bench", "--board", "zcu104", "--design", "inference", "--run", str(run),
+                 "--bitstream", str(folder), "--samples", "10", "--iterations", "2",
+                 "--idle-s", "2", "--power-csv", str(csv), "--out", str(out)]) == 0
+    r = json.loads((out / "bench.json").read_text())
+    assert r["unit"] == "inference" and r["units"] == 20 and r["label"] == "mock"
+    assert r["kernel_cycles"] is None  # the wrapper has no cycle counter
+    assert r["power"]["energy_per_inference_uj"] == pytest.approx(1e6 / 20)
+    allocs = [(e[2], e[3]) for e in dev.events if e[0] == "allocate"]
+    assert allocs == [((10, 64), "int32"), ((10, 10), "int64")] * 2  # digits: 64 in, 10 out

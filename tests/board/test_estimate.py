@@ -11,6 +11,7 @@ import pytest
 
 from hostsw.board.estimate import (EstimateConfig, call_cycles, engine_dsp, estimate_training,
                                    precision_segments)
+from hostsw.errors import ConfigError
 from hostsw.fixedpoint import FixedPoint
 from hostsw.runtime.spec import EngineLimits, Geometry, Mode, Operand, OutSpec
 
@@ -86,6 +87,71 @@ def test_synthesis_report_replaces_analytic_dsp(tmp_path):
     e = estimate_training(d, EstimateConfig(reports=str(folder)))
     assert e["dsp"] == 24 and e["dsp_source"].startswith("synthesis")
     assert e["synthesis"]["t8"]["label"] == "estimate" and e["synthesis"]["t8"]["lut"] == 27115
+
+
+def _synthesized_hls4ml_project(prj: Path) -> None:
+    """An hls4ml project's layout after its Vitis HLS synthesis, with the FIXTURE report."""
+    rep = prj / "myproject_prj" / "solution1" / "syn" / "report"
+    rep.mkdir(parents=True)
+    (prj / "project.tcl").write_text('variable project_name\nset project_name "myproject"\n'
+                                     'variable backend\nset backend "vitis"\n')
+    (prj / "myproject_prj" / "hls.app").write_text(
+        '<project xmlns="com.autoesl.autopilot.project"><solutions>'
+        '<solution name="solution1" status="active"/></solutions></project>')
+    (rep / "myproject_csynth.xml").write_text((FIX / "myproject_csynth.xml").read_text())
+
+
+def test_inference_estimate_uses_hls4ml_report(tmp_path, monkeypatch):
+    """An hls4ml project's synthesis report replaces the analytic inference figures, read by
+    hls4ml's own parse_vivado_report; the values are those written in the fixture."""
+    import hls4ml.report
+    from hostsw.board.estimate import estimate_inference
+    d = _run(tmp_path, 8)
+    analytic = estimate_inference(d, EstimateConfig().validate())
+    assert analytic["latency_source"] == analytic["dsp_source"] == "analytic"
+    prj = tmp_path / "prj"
+    _synthesized_hls4ml_project(prj)
+    calls = []
+    real = hls4ml.report.parse_vivado_report
+    monkeypatch.setattr(hls4ml.report, "parse_vivado_report",
+                        lambda p: calls.append(p) or real(p))
+    e = estimate_inference(d, EstimateConfig(reports=[str(prj)]).validate())
+    assert calls == [str(prj)]
+    assert e["label"] == "estimate" and e["synthesis"]["label"] == "estimate"
+    assert e["latency_cycles"] == 13 and e["dsp"] == 37  # the fixture's worst case and DSP
+    assert e["latency_us"] == pytest.approx(13 / 200)    # zcu104's 200 MHz
+    assert e["synthesis"]["lut"] == 61233 and "parse_vivado_report" in e["dsp_source"]
+    # an inference bitstream folder: its hls/ project is found the same way
+    bs = tmp_path / "bs"
+    _synthesized_hls4ml_project(bs / "hls")
+    assert estimate_inference(d, EstimateConfig(reports=[str(bs)]).validate())["dsp"] == 37
+
+
+def test_inference_estimate_uses_wrapper_csynth(tmp_path):
+    """A built inference folder's reports/hostsw_infer_csynth.xml (the whole IP) is read with
+    our reader, in preference to the network's report."""
+    from hostsw.board.estimate import estimate_inference
+    d = _run(tmp_path, 8)
+    bs = tmp_path / "bs"
+    (bs / "reports").mkdir(parents=True)
+    (bs / "reports" / "hostsw_infer_csynth.xml").write_text(
+        (FIX / "hostsw_mac_t8_csynth.xml").read_text())   # same schema; DSP 24, worst '?'
+    e = estimate_inference(d, EstimateConfig(reports=[str(bs)]).validate())
+    assert e["dsp"] == 24 and e["dsp_source"].startswith("synthesis report (hostsw")
+    assert e["latency_source"] == "analytic"  # '?' (dynamic loop bound): the analytic figure
+    # a folder built from another precision plan than the run's: its figures are refused
+    (d / "precision_plan.json").write_text('{"layers": {}}')
+    (bs / "manifest.json").write_text(json.dumps({"precision_plan_sha256": "ab" * 32}))
+    with pytest.raises(ConfigError, match="another precision plan"):
+        estimate_inference(d, EstimateConfig(reports=[str(bs)]).validate())
+
+
+def test_reports_folder_without_reports(tmp_path, cli_fails):
+    d = _run(tmp_path, 8)
+    (tmp_path / "empty").mkdir()
+    cli_fails(["estimate", str(d), "--reports", str(tmp_path / "empty")],
+              "no synthesis report there")
+    cli_fails(["estimate", str(d), "--reports", str(tmp_path / "nope")], "no such folder")
 
 
 def test_cli_prints_estimate_never_measured(tmp_path, capsys, cli_fails):

@@ -125,3 +125,22 @@ def test_not_built_and_timing_failure(tmp_path):
     with pytest.raises(ManifestError, match=r"timing is not met \(WNS -0.231 ns\)"):
         fake_build(out, timing="timing_summary_failed.rpt")
     assert json.loads((out / "manifest.json").read_text())["status"] == "rendered"
+
+
+def test_binaries_are_git_ignored():
+    """Only the Makefile, tcl, link.cfg and manifest.json of a bitstream folder can be committed
+    (specs/board.md): the bitstreams, the rendered sources (src/, the inference design's hls4ml
+    project hls/ with its weights and ONNX model), reports and tool outputs are ignored."""
+    root = Path(__file__).resolve().parents[2]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    d = "bitstreams/inference/zcu104/"
+    ignored = [d + p for p in ("hostsw_inference.bit", "hostsw_inference.hwh", "k.xclbin",
+                               "hls/model.canonical.onnx", "hls/firmware/weights/w2.h",
+                               "src/hostsw_infer_top.cpp", "reports/util.rpt", "xo/k.xo",
+                               "ip/k.zip", "drivers/xhostsw_infer_hw.h", "build.log")]
+    kept = [d + p for p in ("Makefile", "build_ip.tcl", "check_timing.tcl", "manifest.json",
+                            "link.cfg")]
+    r = subprocess.run(["git", "check-ignore", "--no-index", *ignored, *kept], cwd=root,
+                       capture_output=True, text=True)
+    assert sorted(r.stdout.split()) == sorted(ignored)

@@ -9,7 +9,7 @@ import pytest
 
 from hostsw.board import device as board_device
 from hostsw.board.mock import mock_for_folder
-from hostsw.board.power import energy_above_idle, hwmon_ina226, read_meter_csv
+from hostsw.board.power import device_rails, energy_above_idle, hwmon_ina226, read_meter_csv
 from hostsw.cli import main
 from hostsw.errors import ConfigError
 
@@ -37,6 +37,18 @@ def test_hwmon_ina226(tmp_path):
         hwmon_ina226(tmp_path / "none")
 
 
+def test_device_rails_one_rail_or_sum():
+    class Dev:
+        name = "dev"
+
+        def power_w(self):
+            return {"12V": 14.0, "INT": 1.5}
+    assert device_rails(Dev(), "12V")() == 14.0
+    assert device_rails(Dev())() == 15.5
+    with pytest.raises(ConfigError, match="no power rail 'VCCINT' \\(it reports 12V, INT\\)"):
+        device_rails(Dev(), "VCCINT")()
+
+
 def test_meter_csv(tmp_path):
     p = tmp_path / "m.csv"
     p.write_text("time_s,power_w\n0,3\n1,4\n")
@@ -53,14 +65,17 @@ def test_bench_on_mock_zcu104(tmp_path, built_training, monkeypatch, capsys):
     monkeypatch.setattr(board_device, "open_device",
                         lambda family, remote=None: dev)
     dev = mock_for_folder(folder)
-    dev.rails = lambda: {"12V": 14.0, "INT": 1.0}
+    # the rails PYNQ's ZCU104 sensor config reports (specs/board.md): INT and 1V8 are fed from
+    # the 12V input, so the board's power is the 12V rail alone (a sum would count them twice)
+    dev.rails = lambda: {"12V": 14.0, "INT": 1.0, "1V8": 0.5}
     out = tmp_path / "b"
     assert main(["bench", "--board", "zcu104", "--bitstream", str(folder), "--iterations", "3",
                  "--idle-s", "0.05", "--out", str(out)]) == 0
     r = json.loads((out / "bench.json").read_text())
     assert r["label"] == "mock" and r["power"]["label"] == "mock"
     assert r["kernel_cycles"] > 0 and r["call"]["macs"] == 256 * 400 * 120
-    assert r["power"]["idle_w"] == 15.0 and r["power"]["energy_j"] == pytest.approx(0.0)
+    assert r["power"]["idle_w"] == 14.0 and r["power"]["energy_j"] == pytest.approx(0.0)
+    assert r["power"]["source"] == "pynq get_rails(), rail 12V"
     text = capsys.readouterr().out
     assert "MOCK" in text and "measured" not in text
 
@@ -86,3 +101,51 @@ def test_bench_without_board(tmp_path, cli_fails, built_training):
     folder, _ = built_training(tiers=(8,))
     cli_fails(["bench", "--board", "zcu104", "--bitstream", str(folder)], "pynq is not installed")
     cli_fails(["bench", "--board", "zcu102", "--bitstream", str(folder)], "built for zcu104")
+
+
+def _meter_csv(path):
+    # idle 3 W for the first 2 s, then 4 W: (P - 3 W) = 1 W over 2.5 .. 3.5 s = 1 J
+    path.write_text("time_s,power_w\n" + "".join(f"{t},{p}\n" for t, p in (
+        (0, 3), (0.5, 3), (1.0, 3), (1.5, 3), (2.0, 3), (2.5, 4), (3.0, 4), (3.5, 4))))
+    return path
+
+
+@pytest.mark.csim
+def test_bench_training_step_of_a_run(tmp_path, built_training, monkeypatch):
+    """--run: the unit is one training step of the run's model, every engine call at the run's
+    final precisions on the tier it needs; energy per step from the meter trace."""
+    folder, _ = built_training(board="pynq-z2", tiers=(8, 16))
+    devs = []
+    monkeypatch.setattr(board_device, "open_device",
+                        lambda family, remote=None: devs.append(mock_for_folder(folder)) or devs[-1])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("name: t\nmodel: mlp\ndataset: digits\nepochs: 1\n"
+                                     "batch_size: 16\nseed: 0\n")
+    # every layer at 8 bits, then fc2's weights at 16 from step 5 (the final precisions)
+    rows = [{"step": 0, "layer": n, "kind": k, "bits": 8}
+            for n in ("fc1", "fc2", "fc3") for k in ("act", "weight", "grad")]
+    rows.append({"step": 5, "layer": "fc2", "kind": "weight", "bits": 16})
+    (run / "precision.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "step": 6}\n')
+    out = tmp_path / "b"
+    assert main(["bench", "--board", "pynq-z2", "--bitstream", str(folder), "--run", str(run),
+                 "--iterations", "2", "--idle-s", "2", "--power-csv",
+                 str(_meter_csv(tmp_path / "m.csv")), "--out", str(out)]) == 0
+    r = json.loads((out / "bench.json").read_text())
+    assert r["unit"] == "training step" and r["units"] == 2 and r["label"] == "mock"
+    # one step: fwd of fc1, fc2, fc3; bwd-data of fc2, fc3 (not the first layer); bwd-weight of
+    # all three = 8 calls. fc2's fwd (8 x 16 bits) and bwd-data (8 x 16) run on tier 16, the
+    # other six on tier 8
+    starts = [e[1] for e in devs[0].events if e[0] == "start"]
+    assert len(starts) == 2 * 8
+    assert starts.count("hostsw_mac_t16_0") == 2 * 2 and starts.count("hostsw_mac_t8_0") == 2 * 6
+    assert r["workload"]["engine_calls"] == 8
+    assert r["power"]["energy_per_training_step_uj"] == pytest.approx(0.5e6)  # 1 J / 2 steps
+    assert r["kernel_cycles"] > 0
+
+
+def test_bench_bad_input(tmp_path, cli_fails):
+    cli_fails(["bench", "--board", "zcu104", "--design", "inference"], "needs --run RUN_DIR")
+    cli_fails(["bench", "--board", "zcu104", "--run", str(tmp_path)], "not a hostsw run directory")
+    assert list(tmp_path.iterdir()) == []

@@ -83,6 +83,52 @@ def test_board_backend_trains_like_reference(tmp_path, built_training, monkeypat
     assert dtypes == {"int16", "int32", "int64"}  # t8 / t16 operand words, int64 results
 
 
+def test_tier_per_layer_per_epoch(tmp_path, built_training, monkeypatch):
+    """Each layer's precision of each epoch reaches the board as the IP (datapath tier) its calls
+    start and the operand word width: fc2's weights are held at 16 bits while the schedule runs
+    epoch 1 at 8/8 and epoch 2 at 12/12. Expected tiers derived by hand: a call runs on the
+    smallest tier holding both its operands (8 -> t8, 12 and 16 -> t16)."""
+    folder, _ = built_training(tiers=(8, 16))
+    devices = []
+    monkeypatch.setattr(board_device, "open_device",
+                        lambda family, remote=None: devices.append(mock_for_folder(folder))
+                        or devices[-1])
+    monkeypatch.setenv("HOSTSW_BITSTREAM", str(folder))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CFG.replace("final_epochs: 1}", "final_epochs: 1,\n  layers: {fc2: {weight: "
+                                                   "[16, 12]}}}"))
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "r"), "--backend",
+                 "board", "--no-progress", "--threads", "1"]) == 0
+    from hostsw.board.regmap import parse_hw_header
+    rm = parse_hw_header(folder / "drivers" / "xhostsw_mac_t8_hw.h")
+    regs, starts = {}, []
+    for e in devices[0].events:
+        if e[0] == "write":
+            regs[e[2]] = e[3]
+        elif e[0] == "start":
+            starts.append((regs[rm.arg("in_ch").offset], regs[rm.arg("out_ch").offset],
+                           regs[rm.arg("mode").offset], e[1]))
+    # the mlp's layers (models/mlp.py: 64 -> 64 -> 32 -> 10) by their geometry registers
+    layer = {(64, 64): "fc1", (64, 32): "fc2", (32, 10): "fc3"}
+    # per epoch: 4 steps x 8 calls (fwd x3, bwd-data of fc2 and fc3, bwd-weight x3) + 3 eval fwd
+    assert len(starts) == 2 * 35
+    t8, t16 = "hostsw_mac_t8_0", "hostsw_mac_t16_0"
+    expect = {  # (epoch, layer, mode) -> IP; mode 0 fwd, 1 bwd-data, 2 bwd-weight
+        (1, "fc1", 0): t8, (1, "fc1", 2): t8,
+        (1, "fc2", 0): t16, (1, "fc2", 1): t16, (1, "fc2", 2): t8,   # weights 16, act/err 8
+        (1, "fc3", 0): t8, (1, "fc3", 1): t8, (1, "fc3", 2): t8,
+        **{(2, n, m): t16 for n, m in (("fc1", 0), ("fc1", 2), ("fc2", 0), ("fc2", 1),
+                                       ("fc2", 2), ("fc3", 0), ("fc3", 1), ("fc3", 2))}}
+    seen = {}
+    for i, (cin, cout, mode, ip) in enumerate(starts):
+        key = (1 + i // 35, layer[(cin, cout)], mode)
+        seen.setdefault(key, set()).add(ip)
+    assert seen == {k: {v} for k, v in expect.items()}
+    # operand words: ap_int<9> (int16) on t8, ap_int<17> (int32) on t16; results int64
+    words = {e[3] for e in devices[0].events if e[0] == "allocate"}
+    assert words == {"int16", "int32", "int64"}
+
+
 def test_board_backend_without_bitstream(tmp_path, cli_fails, monkeypatch):
     monkeypatch.delenv("HOSTSW_BITSTREAM", raising=False)
     cli_fails(["train", "--preset", "lenet5-mnist-static8", "--out", str(tmp_path / "r"),
