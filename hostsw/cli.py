@@ -22,13 +22,16 @@ def _default_out(name: str) -> Path:
     return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from hostsw.train import TrainOptions, load_config, resume, train
+def _train_setup(args: argparse.Namespace):
+    """Everything ``train`` checks before any work: (options, config), config None with --resume
+    (its own checks need the run directory)."""
+    from hostsw.cli_distributed import check_dist_timeout
+    from hostsw.train import TrainOptions, load_config
+    from hostsw.train.config import check_epochs_flag
     opts = TrainOptions(device=args.device, progress=not args.no_progress, download=args.download,
-                        threads=args.threads, backend=args.backend, verify=args.verify)
-    _check_epochs_flag(args.epochs)
-    if args.threads is not None and args.threads < 1:
-        raise ConfigError(f"--threads {args.threads}: use 1 or more")
+                        threads=args.threads, backend=args.backend, verify=args.verify).validate()
+    check_epochs_flag(args.epochs)
+    check_dist_timeout(args.dist_timeout)
     if args.resume is not None:
         if args.config is not None or args.set:
             raise ConfigError("--resume continues a run with its saved config: drop --preset/"
@@ -40,27 +43,38 @@ def cmd_train(args: argparse.Namespace) -> int:
                        "start a new run (--out NEW_DIR) to change it")
                 raise ConfigError(f"{flag} cannot be used with --resume (the run keeps its "
                                   f"config.yaml and directory): {fix}")
-        out = args.run_path = Path(args.resume)
-        summary = resume(out, opts, epochs=args.epochs)
-    else:
-        if args.config is None:
-            raise ConfigError("name a preset (--preset lenet5-mnist-static8; `hostsw presets` "
-                              "lists them) or a YAML file (--config FILE)")
-        cfg = load_config(args.config)
-        if args.set:
-            from hostsw.train.config import apply_overrides
-            cfg = apply_overrides(cfg, args.set)
-        for key in ("epochs", "batch_size", "seed", "limit_train", "limit_test", "data_dir"):
-            value = getattr(args, key)
-            if value is not None:
-                setattr(cfg, key, value)
-        if args.lr is not None:
-            cfg.optimizer.lr = args.lr
-        cfg.validate()
-        if cfg.data_dir is not None and not Path(cfg.data_dir).is_dir():
+        return opts, None
+    if args.config is None:
+        raise ConfigError("name a preset (--preset lenet5-mnist-static8; `hostsw presets` "
+                          "lists them) or a YAML file (--config FILE)")
+    cfg = load_config(args.config)
+    if args.set:
+        from hostsw.train.config import apply_overrides
+        cfg = apply_overrides(cfg, args.set)
+    for key in ("epochs", "batch_size", "seed", "limit_train", "limit_test", "data_dir"):
+        value = getattr(args, key)
+        if value is not None:
+            setattr(cfg, key, value)
+    if args.lr is not None:
+        cfg.optimizer.lr = args.lr
+    cfg.validate()
+    if cfg.data_dir is not None:
+        from hostsw.data.registry import check_data_folder
+        if not Path(cfg.data_dir).is_dir():
             flag = "--data-dir" if args.data_dir is not None else "data_dir:"
             raise ConfigError(f"{flag} {cfg.data_dir} is not a folder: give the folder with the "
                               "dataset files, or drop it to use the default source")
+        check_data_folder(cfg.dataset, Path(cfg.data_dir), args.download)
+    return opts, cfg
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from hostsw.train import resume, train
+    opts, cfg = _train_setup(args)
+    if cfg is None:
+        out = args.run_path = Path(args.resume)
+        summary = resume(out, opts, epochs=args.epochs)
+    else:
         out = args.run_path = Path(args.out) if args.out else _default_out(cfg.name)
         summary = train(cfg, out, opts)
     acc = summary["test_accuracy"]
@@ -72,25 +86,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_command(args: argparse.Namespace) -> int:
+    """``train``: with --nproc N the flags and the config are checked here, once, before N
+    processes start (each would otherwise fail alike, after the launch)."""
+    from hostsw.cli_distributed import distributed
+    if (args.nproc or 1) > 1:
+        _, cfg = _train_setup(args)
+        if cfg is not None and args.out is None:  # one folder for all N, named in any message
+            args.out = str(_default_out(cfg.name))
+            args.argv += ["--out", args.out]
+    return distributed(cmd_train)(args)
+
+
 #: train flags that --resume cannot honour (the run's config.yaml decides), with their spelling
 _RESUME_IGNORES = (("out", "--out"), ("lr", "--lr"), ("batch_size", "--batch-size"),
                    ("seed", "--seed"), ("limit_train", "--limit-train"),
                    ("limit_test", "--limit-test"), ("data_dir", "--data-dir"))
 
 
-def _check_epochs_flag(epochs: int | None) -> None:
-    if epochs is not None and epochs < 1:
-        raise ConfigError(f"--epochs {epochs}: use 1 or more")
-
-
 def cmd_crosscheck(args: argparse.Namespace) -> int:
     from hostsw.runtime.crosscheck import crosscheck
     from hostsw.train import load_config
-    from hostsw.train.config import apply_overrides
+    from hostsw.train.config import apply_overrides, check_epochs_flag
     cfg = load_config(args.config)
     if args.set:
         cfg = apply_overrides(cfg, args.set)
-    _check_epochs_flag(args.epochs)
+    check_epochs_flag(args.epochs)
     if args.epochs is not None:
         cfg.epochs = args.epochs
     cfg.validate()
@@ -118,7 +139,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from hostsw.export import preflight
     run = load_run(run_dir)
     png = None if args.no_plot else Path(args.png) if args.png else run_dir / "report.png"
-    if args.png and not args.no_plot:
+    if args.png:
         preflight.output_file("--png", png, ".png")
     elif png is not None:
         preflight.writable_folder(run_dir, "give --png FILE.png elsewhere, or --no-plot")
@@ -336,9 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--threads", type=int, metavar="N",
                    help="CPU threads for torch (default: one per core; use fewer on a busy machine)")
-    from hostsw.cli_distributed import add_distributed_options, distributed
+    from hostsw.cli_distributed import add_distributed_options
     add_distributed_options(t)
-    t.set_defaults(func=distributed(cmd_train))
+    t.set_defaults(func=_train_command)
 
     x = sub.add_parser("crosscheck", help="train one config on two back-ends and compare exactly",
                        description="Train the same config from the same seed on two back-ends "
@@ -361,8 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Accuracy per epoch, per-layer precision, cost vs float32; "
                        "a PNG with accuracy and bits per layer over training.")
     r.add_argument("run_dir", metavar="RUN_DIR")
-    r.add_argument("--png", metavar="FILE", help="where to write the plot (default RUN_DIR/report.png)")
-    r.add_argument("--no-plot", action="store_true", help="text only")
+    plot = r.add_mutually_exclusive_group()
+    plot.add_argument("--png", metavar="FILE",
+                      help="where to write the plot (default RUN_DIR/report.png)")
+    plot.add_argument("--no-plot", action="store_true", help="text only")
     r.set_defaults(func=cmd_report)
 
     ps = sub.add_parser("presets", help="list the named training presets",

@@ -343,6 +343,16 @@ def quantize(x: ArrayLike, bits: int, frac: int, signed: bool = True, rounding: 
     raise TypeError(f"quantize() takes a numpy array or torch tensor, got {type(x).__name__}")
 
 
+def quantize_checked(x: torch.Tensor, fp: FixedPoint, rounding: str, overflow: str,
+                     seed: int | None = None, tensor_id: int = 0, step: int = 0) -> torch.Tensor:
+    """``quantize`` of a floating-point torch tensor with a ``FixedPoint`` and a rounding and
+    overflow mode its caller has already checked: the training quantizers' per-step path, without
+    re-validating the same arguments at every call. Same results as ``quantize``."""
+    if not x.is_floating_point():
+        return quantize(x, fp.bits, fp.frac, fp.signed, rounding, overflow, seed, tensor_id, step)
+    return _quantize_tensor(x, fp, rounding, overflow, seed, tensor_id, step)
+
+
 #: optional one-pass copy of ``_quantize_reference`` (``hostsw.quant.fused`` registers it; tests
 #: hold it bit-identical): called as fn(x, fp, rounding, overflow, seed, tensor_id, step), it
 #: returns None for what it does not handle
@@ -396,15 +406,24 @@ def round_scaled(scaled: torch.Tensor, rounding: str, seed: int | None = None,
     # scaled - low would round for -1 < scaled < 0). The int64 must not overflow: float64 takes
     # an exact fmod first; narrower floats are clamped to +-2**24, beyond which they have no
     # fraction bits (cheaper than fmod on the hot gradient path): +-2**56 after scaling.
-    if scaled.dtype == torch.float64:
-        wide = torch.floor(scaled * 4294967296.0).fmod_(4294967296.0)
-    else:
-        wide = torch.mul(scaled, 4294967296.0).clamp_(-2.0 ** 56, 2.0 ** 56).floor_()
-    threshold = wide.to(torch.int64).to(torch.int32).bitwise_xor_(_I32_MIN)
+    threshold = stochastic_threshold_i32(scaled).bitwise_xor_(_I32_MIN)
     low = scaled.floor_()
     h = _dither_i32(scaled.numel(), 0 if seed is None else int(seed), tensor_id, step,
                     scaled.device).view(scaled.shape).bitwise_xor_(_I32_MIN)
     return low.add_(h < threshold)
+
+
+def stochastic_threshold_i32(scaled: torch.Tensor) -> torch.Tensor:
+    """floor(fraction(scaled) * 2**32) as int32 bit patterns: stochastic rounding's threshold.
+
+    (``round_scaled``'s derivation; tests/quant/test_fused.py compares the C++ mirror with it for
+    every float32.)
+    """
+    if scaled.dtype == torch.float64:
+        wide = torch.floor(scaled * 4294967296.0).fmod_(4294967296.0)
+    else:
+        wide = torch.mul(scaled, 4294967296.0).clamp_(-2.0 ** 56, 2.0 ** 56).floor_()
+    return wide.to(torch.int64).to(torch.int32)
 
 
 def apply_overflow(k: torch.Tensor, fp: FixedPoint, overflow: str) -> torch.Tensor:

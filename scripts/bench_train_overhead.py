@@ -100,7 +100,8 @@ def make_trainer(preset: str, limit_train: int | None, workdir: Path, stock: boo
 
 def kernel_micro(compile_too: bool) -> list[str]:
     """ms per call of the stochastic 8-bit quantizer on conv1's error tensor (256x6x28x28): the
-    reference torch passes, the fused C++ kernel and torch.compile of the reference."""
+    reference torch passes, the fused C++ kernel and torch.compile of the reference; and of the
+    range pass that picks an auto frac (torch.aminmax vs the fused library's)."""
     from hostsw import fixedpoint
     from hostsw.fixedpoint import FixedPoint
     x = torch.randn(256, 6, 28, 28, generator=torch.Generator().manual_seed(0)) * 1e-3
@@ -138,8 +139,33 @@ def kernel_micro(compile_too: bool) -> list[str]:
                         f"{'yes' if same else 'NO'} |")
         except Exception as e:  # noqa: BLE001 - report why the alternative did not run
             rows.append(f"| torch.compile of the reference | failed: {' '.join(str(e).split())[:120]} | | |")
+    rows.append(f"| range pass of the auto frac (min/max): torch.aminmax | {best(lambda: torch.aminmax(x)):.2f} "
+                "| - | - |")
+    if st.available:
+        rows.append(f"| range pass: fused (hostsw.quant.fused.tensor_range) | "
+                    f"{best(lambda: fused.tensor_range(x)):.2f} | (same library) | "
+                    f"{'yes' if fused.tensor_range(x) == tuple(v.item() for v in torch.aminmax(x)) else 'NO'} |")
     return ["| quantizer (stochastic <8,14>, 1.2 M elements) | ms / call (median of 15) | "
             "build | bit-identical |", "|---|---:|---|---|"] + rows
+
+
+def profile_lines(parts: dict) -> list[str]:
+    """Where static 8/8/8's extra time per step goes (torch profiler, 10 steps each)."""
+    f, q = parts[FP32], parts[STATIC]
+    extra = q["step"] - f["step"]
+    fwd, err = q.get("forward quantizers (W, A, bias)", 0.0), q.get("error quantizers", 0.0)
+    kernel, rng = q.get("fused kernel", 0.0), q.get("range pass", 0.0)
+    calls = q.get("fused kernel calls", 0.0)
+    return [
+        "Where static 8/8/8's extra time goes (torch profiler, 10 steps of one batch each; the "
+        f"profiler inflates small calls): fp32 {f['step']:.1f} ms/step, static 8/8/8 "
+        f"{q['step']:.1f} ms/step (+{extra:.1f} ms). Inside the quantizer calls ({fwd:.1f} ms "
+        f"forward weight/activation/bias, {err:.1f} ms error): the fused kernel {kernel:.1f} ms "
+        f"({calls:.0f} calls per step, from 6 to 1.2 M elements), separate range passes "
+        f"{rng:.1f} ms (most auto-frac tensors take their range from the kernel pass), and "
+        f"{fwd + err - kernel - rng:.1f} ms of Python and autograd around them (per call: buffer "
+        "reads, the frac rule, the ctypes call, the STE node). Outside them: "
+        f"{extra - fwd - err:.1f} ms (the STE nodes' backward, slower neighbouring ops, noise)."]
 
 
 def main() -> int:
@@ -147,21 +173,28 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3, help="epochs per variant (median reported)")
     ap.add_argument("--limit-train", type=int, default=None, help="samples per epoch (default all)")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile comparison")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's, one per core); 1 is the robust choice "
+                         "on a busy shared machine, where every multi-threaded op waits for a core")
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     args = ap.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     load_start = os.getloadavg()
     fused.library()  # build (or load) before any timing
     times: dict[str, list[float]] = {k: [] for k in VARIANTS}
     hook_s: list[float] = []
+    cpt_hook_s: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         trainers = {k: make_trainer(p, args.limit_train, Path(tmp), s, tag=str(i))
                     for i, (k, (p, s, _)) in enumerate(VARIANTS.items())}
         hooks = HookTimer(trainers[ADAPT].controller)
+        cpt_hooks = HookTimer(trainers[CPT].controller)
         for rep in range(args.repeats + 1):  # the first round warms up and is discarded
             for name, tr in trainers.items():
                 tr.epoch = rep + 1
-                hooks_before = hooks.seconds
+                hooks_before, cpt_before = hooks.seconds, cpt_hooks.seconds
                 with fused.use_fused(VARIANTS[name][2]):
                     t0 = time.perf_counter()
                     tr.train_epoch()
@@ -170,9 +203,11 @@ def main() -> int:
                     times[name].append(dt)
                     if name == ADAPT:
                         hook_s.append(hooks.seconds - hooks_before)
+                    if name == CPT:
+                        cpt_hook_s.append(cpt_hooks.seconds - cpt_before)
                 print(f"round {rep} {name}: {dt:.2f} s", file=sys.stderr)
         steps = len(range(0, len(trainers[FP32].train_split), 256))
-        prof = profile_static8(trainers[STATIC])
+        table, parts = profile_steps(trainers)
     load_end = os.getloadavg()
     micro = kernel_micro(not args.no_compile)
 
@@ -182,6 +217,7 @@ def main() -> int:
     lines = [
         f"Command: `python scripts/bench_train_overhead.py --repeats {args.repeats}"
         + (f" --limit-train {args.limit_train}" if args.limit_train else "")
+        + (f" --threads {args.threads}" if args.threads is not None else "")
         + (" --no-compile" if args.no_compile else "") + "`",
         f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch "
         f"threads, torch {torch.__version__}, CPU only (no GPU measured), {time.strftime('%Y-%m-%d %H:%M')}; "
@@ -191,28 +227,30 @@ def main() -> int:
         f"LeNet-5 / MNIST, batch 256, {steps} steps per epoch, median of {args.repeats} epochs "
         "per variant, interleaved in one process.",
         "",
-        "| variant | s / epoch | ms / step | vs fp32 | goal |",
-        "|---|---:|---:|---:|---|",
+        "| variant | s / epoch | ms / step | vs fp32 | goal | epochs (s, min-max) |",
+        "|---|---:|---:|---:|---|---|",
     ]
     goals = {STATIC: 1.2, CPT: 1.2, ADAPT: 1.5}
     for name, t in med.items():
         r = t / base
         goal = f"<= {goals[name]}x: {'met' if r <= goals[name] else f'missed by {r - goals[name]:.2f}x'}" \
             if name in goals else ""
-        lines.append(f"| {name} | {t:.2f} | {1000 * t / steps:.1f} | {r:.2f}x | {goal} |")
+        lines.append(f"| {name} | {t:.2f} | {1000 * t / steps:.1f} | {r:.2f}x | {goal} | "
+                     f"{min(times[name]):.2f}-{max(times[name]):.2f} |")
     pdpu = statistics.median(hook_s)
-    table, shares = prof
     lines += ["", f"AdaPT's push-down/push-up (time in its controller hooks): {pdpu:.2f} s/epoch, "
               f"{100 * pdpu / med[ADAPT]:.1f}% of its epoch; without it AdaPT would be "
               f"{(med[ADAPT] - pdpu) / base:.2f}x fp32.",
+              f"CPT's controller hooks (the per-step precision schedule and its switches, "
+              f"logged to precision.jsonl): {statistics.median(cpt_hook_s):.3f} s/epoch, "
+              f"{100 * statistics.median(cpt_hook_s) / med[CPT]:.1f}% of its epoch; CPT - static "
+              f"8/8/8 = {med[CPT] - med[STATIC]:+.2f} s/epoch.",
               f"Fused vs pure-torch quantizer, same static 8/8/8 run: {med[STATIC_REF] / med[STATIC]:.2f}x "
               "faster (bit-identical: tests/quant/test_fused.py trains the same steps both ways and "
               "compares every weight).",
               "", "The quantizer kernel alone (chosen by this measurement: the fused C++ kernel):", "",
               *micro, "",
-              "Inside the static 8-bit step (torch profiler, 5 steps): gradient quantization "
-              f"{shares['grad']:.1f} ms/step, forward weight/activation quantizers "
-              f"{shares['fwd']:.1f} ms/step (profiler-inflated).", "", "```", table, "```"]
+              *profile_lines(parts), "", "```", table, "```"]
     update_section(Path(args.out), "train-overhead",
                    "Fake-quantization training overhead (fp32 vs static 8/8/8, CPT, AdaPT)",
                    "\n".join(lines))
@@ -220,22 +258,59 @@ def main() -> int:
     return 0
 
 
-def profile_static8(trainer) -> str:
-    from torch.profiler import ProfilerActivity, profile
+def profile_steps(trainers: dict, steps: int = 10) -> tuple[str, dict]:
+    """Torch-profile ``steps`` training steps of fp32 and static 8/8/8 (same batch); the quantizer
+    work is labelled (the C++ kernel and range pass run inside Python, so the profiler would
+    otherwise fold them into their callers). Returns static8's op table and ms/step per part."""
+    from torch.profiler import ProfilerActivity, profile, record_function
     import torch.nn.functional as F
-    x, y = trainer.train_split.x[:256], trainer.train_split.y[:256]
-    trainer.model.train()
-    with profile(activities=[ProfilerActivity.CPU]) as p:
-        for _ in range(5):
-            loss = F.cross_entropy(trainer.model(x), y)
-            trainer.optimizer.zero_grad()
-            loss.backward()
-            trainer.optimizer.step()
-    events = {e.key: e.cpu_time_total / 1000 / 5 for e in p.key_averages()}
-    shares = {"grad": events.get("_QuantizeGradBackward", 0.0),
-              "fwd": events.get("_FixedPointSTE", 0.0)}
-    return p.key_averages().table(sort_by="self_cpu_time_total", row_limit=10,
-                                  max_name_column_width=40), shares
+    from hostsw.quant.grad import GradQuant
+    from hostsw.quant.layers import QuantLayerMixin
+
+    def labelled(fn, label):
+        def run(*a, **k):
+            with record_function(label):
+                return fn(*a, **k)
+        return run
+
+    patches = [(fused, "_run", "hostsw: fused kernel"),
+               (fused, "tensor_range", "hostsw: range pass"),
+               (QuantLayerMixin, "_quant_operands", "hostsw: forward quantizers (W, A, bias)"),
+               (GradQuant, "quantize_error", "hostsw: error quantizers")]
+    saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
+    out = {}
+    try:
+        for obj, name, label in patches:
+            setattr(obj, name, labelled(getattr(obj, name), label))
+        for key in (FP32, STATIC):
+            trainer = trainers[key]
+            x, y = trainer.train_split.x[:256], trainer.train_split.y[:256]
+            trainer.model.train()
+
+            def step():
+                with record_function("hostsw: step"):
+                    loss = F.cross_entropy(trainer.model(x), y)
+                    trainer.optimizer.zero_grad()
+                    loss.backward()
+                    trainer.optimizer.step()
+            step()
+            with profile(activities=[ProfilerActivity.CPU]) as p:
+                for _ in range(steps):
+                    step()
+            out[key] = p
+    finally:
+        for obj, name, fn in saved:
+            setattr(obj, name, fn)
+    parts = {}
+    for key, p in out.items():
+        ev = {e.key: e for e in p.key_averages()}
+        parts[key] = {k[len("hostsw: "):]: e.cpu_time_total / 1000 / steps
+                      for k, e in ev.items() if k.startswith("hostsw: ")}
+        if "hostsw: fused kernel" in ev:
+            parts[key]["fused kernel calls"] = ev["hostsw: fused kernel"].count / steps
+    table = out[STATIC].key_averages().table(sort_by="self_cpu_time_total", row_limit=14,
+                                             max_name_column_width=44)
+    return table, parts
 
 
 if __name__ == "__main__":

@@ -137,3 +137,32 @@ def test_interrupted_export_or_csim_does_not_suggest_resume(sub, target, capsys,
     err = capsys.readouterr().err
     assert "--resume" not in err and f"{sub} interrupted" in err and "rerun" in err
     assert err.count("\n") == 1
+
+
+def test_nproc_launch_leaves_no_agent_folders(tmp_path, monkeypatch):
+    """torch's elastic agent makes ``torchelastic_*`` in $TMPDIR and never removes it."""
+    import argparse
+    import tempfile
+    from pathlib import Path
+    from hostsw.cli_distributed import launch
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    seen = []
+
+    def fake_launch(config, entrypoint):
+        seen.append(Path(config.logs_specs.root_log_dir))
+        assert seen[-1].is_dir()
+        return lambda *argv: None
+    monkeypatch.setattr("torch.distributed.launcher.api.elastic_launch", fake_launch)
+    assert launch(argparse.Namespace(nproc=2, resume=None, out="o"), ["train"]) == 0
+    assert seen and list(tmp_path.iterdir()) == []
+
+
+def test_nproc_runs_share_one_default_run_folder(monkeypatch):
+    """Without --out every launched process would pick its own runs/<name>-<time>, and a message
+    about a process that died would name none of them."""
+    import hostsw.cli_distributed as cd
+    got = []
+    monkeypatch.setattr(cd, "launch", lambda args, argv: got.append((args.out, argv)) or 0)
+    assert main(["train", "--preset", "mlp-digits-static8", "--nproc", "2"]) == 0
+    (out, argv), = got
+    assert out.startswith("runs/mlp-digits-static8-") and argv[-2:] == ["--out", out]

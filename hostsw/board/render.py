@@ -20,7 +20,7 @@ from hostsw.board.manifest import rendered_manifest, write_manifest
 from hostsw.errors import ConfigError, OutputError, ToolchainError
 from hostsw.io import atomic_write_text
 from hostsw.io.atomic import _umask
-from hostsw.io.tempdirs import first_existing, make_temp_dir, remove_created_parents, sweep_stale
+from hostsw.io.tempdirs import remove_created_parents, staging_dir
 from hostsw.runtime.engine_source import top_name, write_engine_sources
 from hostsw.runtime.spec import TIERS, EngineLimits
 
@@ -138,15 +138,7 @@ def render(cfg: BitstreamConfig) -> tuple[Path, dict]:
                           "another --out")
     clock = cfg.clock_mhz or spec.clock_mhz
     parent = out.parent
-    existed = first_existing(parent)
-    prefix = f".{out.name}."
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        sweep_stale(parent, prefix)
-        tmp = make_temp_dir(parent, prefix)
-    except OSError as e:
-        raise OutputError(f"cannot write to {parent}: {e.strerror or e}; choose another --out") \
-            from None
+    tmp, existed = staging_dir(parent, f".{out.name}.")
     old = None
     try:
         plan_sha, tiers, limits = None, [], None

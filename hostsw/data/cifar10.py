@@ -37,6 +37,11 @@ def _is_batch_folder(folder: Path) -> bool:
     return all((folder / name).is_file() for name in TRAIN_BATCHES + (TEST_BATCH,))
 
 
+def in_folder(root: Path) -> bool:
+    """The batches are in ``root`` or its ``cifar-10-batches-py`` subfolder."""
+    return any(_is_batch_folder(f) for f in (root / FOLDER, root))
+
+
 def locate(root: Path | None) -> Path | None:
     """The ``cifar-10-batches-py`` folder under ``root`` (or ``root`` itself), else under the default cache."""
     bases = ([root] if root is not None else []) + [DEFAULT_CACHE_DIR.expanduser()]

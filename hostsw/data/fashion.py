@@ -21,10 +21,19 @@ def _load_idx(folder: Path) -> tuple[Split, Split]:
     return split_from_bytes(xtr, ytr, CHW), split_from_bytes(xte, yte, CHW)
 
 
+#: subfolders of a data folder searched before the folder itself
+SUBDIRS = ("fashion-mnist", "FashionMNIST/raw")
+
+
+def in_folder(root: Path) -> bool:
+    """The four idx files are in ``root`` or one of its ``SUBDIRS``."""
+    return any(idx.find_idx_set(f) is not None for f in candidates(root, *SUBDIRS))
+
+
 def load(root: Path | None, download: bool = False) -> tuple[Split, Split]:
     """(train 60k, test 10k). ``download`` is ignored: apt is the offline source."""
     # DEBIAN_DIR is read at call time so tests can point it elsewhere.
-    for folder in candidates(root, "fashion-mnist", "FashionMNIST/raw") + [DEBIAN_DIR]:
+    for folder in candidates(root, *SUBDIRS) + [DEBIAN_DIR]:
         if idx.find_idx_set(folder) is not None:
             return _load_idx(folder.resolve())
     raise DatasetNotFoundError(MISSING)

@@ -69,9 +69,18 @@ def _load_hub(path: Path) -> tuple[Split, Split]:
     return train, test
 
 
+#: subfolders of a data folder searched before the folder itself (one root can hold several sets)
+SUBDIRS = ("mnist", "MNIST/raw")
+
+
+def in_folder(root: Path) -> bool:
+    """The four idx files are in ``root`` or one of its ``SUBDIRS``."""
+    return any(idx.find_idx_set(f) is not None for f in candidates(root, *SUBDIRS))
+
+
 def load(root: Path | None, download: bool = False) -> tuple[Split, Split]:
     """(train 60k, test 10k). ``download`` is ignored: the pip wheel is the offline source."""
-    for folder in candidates(root, "mnist", "MNIST/raw"):
+    for folder in candidates(root, *SUBDIRS):
         if idx.find_idx_set(folder) is not None:
             return _load_idx(folder.resolve())
     path = hub_pickle_path()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from hostsw.errors import ConfigError
+from hostsw.errors import ConfigError, DatasetNotFoundError
 from hostsw.data.errors import DatasetFormatError
 from hostsw.data import cifar10, digits, fashion, mnist
 from hostsw.data.paths import user_root
@@ -20,6 +21,24 @@ DATASETS: dict[str, DatasetInfo] = {
 _LOADERS = {"mnist": mnist.load, "fashion-mnist": fashion.load, "digits": digits.load, "cifar10": cifar10.load}
 
 
+def check_data_folder(name: str, root: Path, download: bool = False) -> None:
+    """A data folder the user named (--data-dir, data_dir:) must hold the dataset: falling back to
+    the default source would train on other files than the ones named, without a word."""
+    if name == "digits":
+        raise ConfigError("the digits dataset ships with scikit-learn and reads no files: drop "
+                          "--data-dir (data_dir: in the config)")
+    if name == "cifar10":
+        if not (download or cifar10.in_folder(root)):
+            raise DatasetNotFoundError(cifar10.MISSING.format(where=root))
+        return
+    module = mnist if name == "mnist" else fashion
+    if not module.in_folder(root):
+        raise DatasetNotFoundError(
+            f"--data-dir {root} holds no {name} idx files (train-images-idx3-ubyte[.gz] and the "
+            f"other three, there or in {module.SUBDIRS[0]}/): point it at them, or drop it to use "
+            "the default source")
+
+
 def load_dataset(name: str, root: str | os.PathLike | None = None, download: bool = False) -> tuple[Split, Split]:
     """Return (train, test) for a dataset in :data:`DATASETS`.
 
@@ -31,6 +50,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
     """
     if name not in DATASETS:
         raise ConfigError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    if root is not None:
+        check_data_folder(name, Path(root).expanduser(), download)
     train, test = _LOADERS[name](user_root(root), download)
     info = DATASETS[name]
     for split in (train, test):

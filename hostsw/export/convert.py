@@ -228,17 +228,9 @@ def build_project(onnx_path: Path, out_dir: Path, cfg: HlsConfig,
     an = analyze(onnx_path)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise OutputError(f"{out_dir} exists and is not empty: choose another --out or remove it")
-    from hostsw.io.tempdirs import first_existing, make_temp_dir, remove_created_parents, sweep_stale
+    from hostsw.io.tempdirs import remove_created_parents, staging_dir
     parent = out_dir.parent
-    existed = first_existing(parent)
-    prefix = f".{out_dir.name}."
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        sweep_stale(parent, prefix)
-        tmp = make_temp_dir(parent, prefix)
-    except OSError as e:
-        raise OutputError(f"cannot write to {parent}: {e.strerror or e}; choose another --out") \
-            from None
+    tmp, existed = staging_dir(parent, f".{out_dir.name}.")
     try:
         # hls4ml bakes the output path into build scripts: build where the project will live
         # (the temporary folder is renamed afterwards, so only relative paths may be kept)
@@ -286,4 +278,11 @@ def read_project_info(project: Path) -> dict:
     if not path.is_file():
         raise UnsupportedModelError(f"{project} is not a hostsw hls project (no {HLS_CONFIG_FILE}): "
                                     "create one with `hostsw hls`")
-    return json.loads(path.read_text())
+    try:
+        info = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        info = e
+    if not isinstance(info, dict):
+        raise UnsupportedModelError(f"{path} is not a hostsw hls project file (malformed JSON): "
+                                    "create the project again with `hostsw hls`")
+    return info

@@ -21,7 +21,7 @@ import onnx
 import torch
 
 import hostsw
-from hostsw.errors import ConfigError, OutputError, ToolchainError, UnsupportedModelError
+from hostsw.errors import ConfigError, ToolchainError, UnsupportedModelError
 from hostsw.export.config import ExportConfig, save_config
 from hostsw.export.graph import IR_VERSION, canonicalize, qonnx_execute
 from hostsw.export.plan import plan_hash, precision_plan
@@ -48,7 +48,7 @@ def load_run_model(run_dir: Path) -> LoadedRun:
     """The trained model of a run directory (one-line errors for anything that is not one)."""
     from hostsw.data import DATASETS
     from hostsw.models import build_model
-    from hostsw.train.rundir import RunDir
+    from hostsw.train.rundir import RunDir, read_checkpoint
     run = RunDir(Path(run_dir))
     if not run.path.is_dir():
         raise ConfigError(f"run directory {run.path} does not exist")
@@ -56,14 +56,18 @@ def load_run_model(run_dir: Path) -> LoadedRun:
     if not run.checkpoint.is_file():
         raise ConfigError(f"{run.path} has no checkpoint.pt yet: train it first "
                           f"(hostsw train --resume {run.path})")
+    ck = read_checkpoint(run)
     try:
-        ck = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
         info = DATASETS[cfg.dataset]
         model = build_model(cfg.model, info.input_shape, info.num_classes, cfg.norm)
         model.load_state_dict(ck["model"])
-    except (RuntimeError, KeyError, EOFError, OSError, ValueError) as e:
-        raise ConfigError(f"cannot load the model from {run.checkpoint}: "
-                          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    except (RuntimeError, KeyError, ValueError):  # torch's message lists every tensor
+        now = {"model": cfg.model, "norm": cfg.norm, "dataset": cfg.dataset}
+        edit = next((f"{k} {ck['config'].get(k)} -> {v}" for k, v in now.items()
+                     if ck["config"].get(k) != v), None)
+        raise ConfigError(f"{run.checkpoint} does not fit the model {run.config} describes"
+                          + (f" ({edit} since training): undo that edit" if edit
+                             else ": retrain the run")) from None
     model.eval()
     return LoadedRun(run.path, cfg, ck, model, tuple(info.input_shape))
 
@@ -201,15 +205,8 @@ def export_run(run_dir: Path, out: Path | None = None, cfg: ExportConfig | None 
     out = Path(out) if out is not None else run.path / MODEL_FILE
     from hostsw.export import preflight
     preflight.output_file("--out", out, ".onnx")
-    from hostsw.io.tempdirs import first_existing, make_temp_dir, sweep_stale
-    existed = first_existing(out.parent)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        sweep_stale(out.parent, ".export-")
-        tmpdir = make_temp_dir(out.parent, ".export-")
-    except OSError as e:
-        raise OutputError(f"cannot write to {out.parent}: {e.strerror or e}; choose another --out") \
-            from None
+    from hostsw.io.tempdirs import staging_dir
+    tmpdir, existed = staging_dir(out.parent, ".export-")
     try:
         raw = tmpdir / "raw.onnx"
         export_qonnx_file(run.model, run.input_shape, raw, cfg.opset)

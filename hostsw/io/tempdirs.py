@@ -90,3 +90,19 @@ def first_existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
+
+
+def staging_dir(parent: Path, prefix: str) -> tuple[Path, Path]:
+    """Where an output is assembled before its atomic rename: ``parent`` (created with the
+    folders above it), stale ``prefix`` folders of a killed run swept, and a new temp folder.
+    Returns (temp folder, the deepest folder that existed before: what a failure cleans up to)."""
+    from hostsw.errors import OutputError
+    parent = Path(parent)
+    existed = first_existing(parent)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale(parent, prefix)
+        return make_temp_dir(parent, prefix), existed
+    except OSError as e:
+        raise OutputError(f"cannot write to {parent}: {e.strerror or e}; choose another --out") \
+            from None

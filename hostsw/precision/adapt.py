@@ -24,7 +24,7 @@ from hostsw.errors import ConfigError
 from hostsw.fixedpoint import quantize
 from hostsw.precision import adapt_rules as rules
 from hostsw.precision import sync
-from hostsw.precision.base import PrecisionController
+from hostsw.precision.base import PrecisionController, parse_precision
 from hostsw.quant.precision import Precision
 
 
@@ -115,9 +115,9 @@ class AdaptParams:
             raise ConfigError(f"adapt weight_rounding={self.weight_rounding!r}: use stochastic "
                               "or nearest")
         if self.act not in ("layer", "layer-bits"):
-            Precision.parse(self.act)
+            parse_precision("adapt act", self.act)
         if self.grad != "layer":
-            Precision.parse(self.grad)
+            parse_precision("adapt grad", self.grad)
 
 
 @dataclass

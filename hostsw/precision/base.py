@@ -148,8 +148,28 @@ def parse_layer_overrides(owner: str, overrides) -> dict[tuple[str, str], Precis
             raise ConfigError(f"{owner} layers.{layer}: give a mapping with keys weight, act, "
                               "grad (e.g. {act: [8, 8]})")
         for kind, value in spec.items():
-            held[(str(layer), kind)] = Precision.parse(value)
+            held[(str(layer), kind)] = parse_precision(f"{owner} layers.{layer}.{kind}", value)
     return held
+
+
+def parse_precision(key: str, value) -> Precision:
+    """``Precision.parse`` whose one-line error names the config key."""
+    try:
+        return Precision.parse(value)
+    except ConfigError as e:
+        raise ConfigError(f"{key}: {e}") from None
+
+
+def check_grad_pins(owner: str, grad_quantizer: str, pins) -> None:
+    """``pins``: (config key, grad Precision). psq and bhq choose the error's frac per sample, so
+    a pinned grad frac cannot be honoured: a one-line ConfigError naming the key."""
+    if grad_quantizer == "ptq":
+        return
+    for key, q in pins:
+        if q.frac is not None:
+            raise ConfigError(f"{owner} {key} pins frac={q.frac}, but grad_quantizer "
+                              f"{grad_quantizer} chooses frac per sample: give [bits, auto] or "
+                              "use grad_quantizer: ptq")
 
 
 def check_layer_names(owner: str, names, board: PrecisionBoard) -> None:

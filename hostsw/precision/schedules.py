@@ -14,7 +14,8 @@ from typing import Any
 
 from hostsw.errors import ConfigError
 from hostsw.fixedpoint import MAX_BITS, check_rounding
-from hostsw.precision.base import PrecisionController, check_layer_names, parse_layer_overrides
+from hostsw.precision.base import (PrecisionController, check_grad_pins, check_layer_names,
+                                   parse_layer_overrides)
 from hostsw.quant.grad_quantizers import check_grad_quantizer
 from hostsw.quant.precision import Precision
 
@@ -108,12 +109,8 @@ class ScheduledController(PrecisionController):
                "weight_rounding": check_rounding(p["weight_rounding"]),
                "grad_rounding": check_rounding(p["grad_rounding"]),
                "held": parse_layer_overrides(cls.name, p["layers"])}
-        if out["grad_quantizer"] != "ptq":
-            for (layer, kind), q in out["held"].items():
-                if kind == "grad" and q.frac is not None:
-                    raise ConfigError(f"{cls.name} layers.{layer}.grad pins frac={q.frac}, but "
-                                      f"grad_quantizer {out['grad_quantizer']} chooses frac per "
-                                      "sample: give [bits, auto] or use grad_quantizer: ptq")
+        check_grad_pins(cls.name, out["grad_quantizer"], [
+            (f"layers.{layer}.grad", q) for (layer, kind), q in out["held"].items() if kind == "grad"])
         return out
 
     def __init__(self, params, board):

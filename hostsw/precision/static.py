@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hostsw.errors import ConfigError
 from hostsw.fixedpoint import check_rounding
-from hostsw.precision.base import PrecisionController, check_layer_names, parse_layer_overrides
+from hostsw.precision.base import (PrecisionController, check_grad_pins, check_layer_names,
+                                   parse_layer_overrides, parse_precision)
 from hostsw.quant.grad_quantizers import check_grad_quantizer
 from hostsw.quant.precision import TENSOR_KINDS, Precision
 
@@ -36,20 +36,14 @@ class StaticController(PrecisionController):
 
     @classmethod
     def parse_params(cls, p: dict) -> dict:
-        base = {k: _precision(f"static {k}", p[k]) for k in TENSOR_KINDS}
+        base = {k: parse_precision(f"static {k}", p[k]) for k in TENSOR_KINDS}
         overrides = parse_layer_overrides("static", p["layers"])
         out = {"base": base, "overrides": overrides,
                "weight_rounding": check_rounding(p["weight_rounding"]),
                "grad_rounding": check_rounding(p["grad_rounding"]),
                "grad_quantizer": check_grad_quantizer(p["grad_quantizer"])}
-        if out["grad_quantizer"] != "ptq":
-            pins = [("grad", base["grad"])] + [(f"layers.{layer}.grad", q) for (layer, kind), q
-                                               in overrides.items() if kind == "grad"]
-            for key, q in pins:
-                if q.frac is not None:
-                    raise ConfigError(f"static {key} pins frac={q.frac}, but grad_quantizer "
-                                      f"{out['grad_quantizer']} chooses frac per sample: give "
-                                      "[bits, auto] or use grad_quantizer: ptq")
+        check_grad_pins("static", out["grad_quantizer"], [("grad", base["grad"])] + [
+            (f"layers.{layer}.grad", q) for (layer, kind), q in overrides.items() if kind == "grad"])
         return out
 
     def __init__(self, params, board):
@@ -68,11 +62,3 @@ class StaticController(PrecisionController):
         for layer, kinds in self.plan.items():
             for kind, p in kinds.items():
                 self.board.set(layer, kind, p, "static", force_log=True)
-
-
-def _precision(key: str, value) -> Precision:
-    """``Precision.parse`` whose one-line error names the config key."""
-    try:
-        return Precision.parse(value)
-    except ConfigError as e:
-        raise ConfigError(f"{key}: {e}") from None

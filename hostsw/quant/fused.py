@@ -6,7 +6,10 @@ training step. ``csrc/fused_quant.cpp`` is the same float algorithm in one vecto
 (OpenMP over torch's thread count), built once per (source, compiler, flags, CPU) into
 ``$HOSTSW_CACHE_DIR/fused`` (default ``~/.cache/hostsw/fused``) and loaded with ctypes. It is
 checked bit for bit against ``hostsw.fixedpoint`` when it is loaded (a wrong build is never used)
-and by tests/quant/test_fused.py.
+and by tests/quant/test_fused.py (the float32 stochastic threshold for all 2**32 inputs). The
+loops are branch-free so the compiler vectorizes them (float32 and uint32 lanes only; built with
+-ffp-contract=off and -fno-trapping-math, never fast-math). The same library has the range pass
+of the auto-frac quantizers (``tensor_range``: torch.aminmax's numbers in one vectorized pass).
 
 Everything else takes the pure-torch path of ``hostsw.fixedpoint`` with identical results:
 tensors on other devices than the CPU (``--device cuda``), dtypes other than float32/float64,
@@ -34,11 +37,11 @@ from pathlib import Path
 import torch
 
 from hostsw import fixedpoint
-from hostsw.fixedpoint import FixedPoint, dither_key, quantize as reference_quantize
+from hostsw.fixedpoint import FixedPoint, dither_key
 
 _SOURCE = Path(__file__).with_name("csrc") / "fused_quant.cpp"
 ENV_SWITCH = "HOSTSW_FUSED"
-_FORMAT = "hostsw-fused-quant-1"
+_FORMAT = "hostsw-fused-quant-4"
 _ROUNDING = {"nearest": 0, "floor": 1, "stochastic": 2}
 _DTYPES = (torch.float32, torch.float64)
 #: the kernel's flat index is 32-bit (as the int32 dither of hostsw.fixedpoint)
@@ -62,6 +65,7 @@ _lock = threading.Lock()
 #: "lib": the loaded CDLL or None (after a failed build), "status": its FusedStatus
 _state: dict = {}
 _enabled_override: list = []
+_ENV_KEY = os.environ.encodekey(ENV_SWITCH) if hasattr(os.environ, "encodekey") else ENV_SWITCH
 
 
 def _cache_dir() -> Path:
@@ -70,12 +74,25 @@ def _cache_dir() -> Path:
     return root / "fused"
 
 
+_OFF = ("0", "false", "no", "off")
+#: (raw environment value, enabled) of the last look-up: os.environ's str interface costs more
+#: than a small tensor's quantization, its underlying mapping does not
+_env_seen: list = [object(), True]
+
+
 def enabled() -> bool:
     """False when ``HOSTSW_FUSED=0`` (read at every call) or ``use_fused(False)`` asks for the
     reference path."""
     if _enabled_override:
         return _enabled_override[-1]
-    return os.environ.get(ENV_SWITCH, "1").strip() not in ("0", "false", "no", "off")
+    data = getattr(os.environ, "_data", None)
+    if data is None or not hasattr(os.environ, "encodekey"):  # not CPython's os.environ
+        return os.environ.get(ENV_SWITCH, "1").strip() not in _OFF
+    raw = data.get(_ENV_KEY)
+    if raw is not _env_seen[0]:
+        value = "1" if raw is None else os.environ.decodevalue(raw)
+        _env_seen[:] = [raw, value.strip() not in _OFF]
+    return _env_seen[1]
 
 
 @contextmanager
@@ -95,7 +112,9 @@ def _flags(cxx: str) -> list[str]:
     if not _accepts(cxx, "-ffp-contract=off"):
         return flags  # no -march=native without it: a fused multiply-add would change results
     flags.append("-ffp-contract=off")
-    flags += [f for f in ("-march=native", "-fopenmp") if _accepts(cxx, f)]
+    # -fno-trapping-math lets floor vectorize (values unchanged; only FP exception flags, which
+    # nothing reads, may differ)
+    flags += [f for f in ("-fno-trapping-math", "-march=native", "-fopenmp") if _accepts(cxx, f)]
     return flags
 
 
@@ -141,10 +160,16 @@ def _bind(path: str) -> ctypes.CDLL:
     lib = ctypes.CDLL(path)
     args = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
             ctypes.c_int64, ctypes.c_int64, ctypes.c_int, ctypes.c_int, ctypes.c_uint32,
-            ctypes.c_int]
+            ctypes.c_int, ctypes.c_void_p]
     for name in ("hostsw_fq_f32", "hostsw_fq_f64"):
         fn = getattr(lib, name)
         fn.argtypes, fn.restype = args, ctypes.c_int
+    lib.hostsw_fq_threshold_f32.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+    lib.hostsw_fq_threshold_f32.restype = None
+    for name in ("hostsw_range_f32", "hostsw_range_f64"):
+        fn = getattr(lib, name)
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int]
+        fn.restype = ctypes.c_int
     return lib
 
 
@@ -164,6 +189,21 @@ def _self_check() -> str:
                 got = _run(_state["lib"], x, fp, rounding, overflow, 7, 3, 11, None, None)
                 if not torch.equal(torch.nan_to_num(want, nan=7.5), torch.nan_to_num(got, nan=7.5)):
                     return f"self-check differs from hostsw.fixedpoint ({dtype}, {rounding}, {frac})"
+        finite = x[~torch.isnan(x)]
+        out = (ctypes.c_double * 3)()
+        fn = _state["lib"].hostsw_range_f32 if dtype == torch.float32 else \
+            _state["lib"].hostsw_range_f64
+        fn(finite.data_ptr(), finite.numel(), ctypes.addressof(out), 1)
+        want = torch.aminmax(finite)
+        if (out[0], out[1], out[2]) != (want.min.item(), want.max.item(), 0.0):
+            return f"self-check: range differs from torch.aminmax ({dtype})"
+        fn(x.data_ptr(), x.numel(), ctypes.addressof(out), 1)
+        if out[2] != 1.0:
+            return f"self-check: range missed a NaN ({dtype})"
+        _run(_state["lib"], finite, FixedPoint(6, 3), "stochastic", "saturate", 7, 3, 11, None,
+             None, ctypes.addressof(out))
+        if (out[0], out[1], out[2]) != (want.min.item(), want.max.item(), 0.0):
+            return f"self-check: the quantizer's range differs from torch.aminmax ({dtype})"
     return ""
 
 
@@ -205,28 +245,91 @@ def _load() -> FusedStatus:
 
 
 def _usable(x: torch.Tensor, overflow: str) -> bool:
-    return (overflow != "wrap" and x.device.type == "cpu" and x.dtype in _DTYPES
+    return (overflow != "wrap" and x.is_cpu and x.dtype in _DTYPES
             and 0 < x.numel() < _MAX_NUMEL and not (x.requires_grad and torch.is_grad_enabled()))
 
 
+_ONE_FRAC: dict[int, ctypes.Array] = {}
+
+
+def _one_frac(frac: int) -> int:
+    """Address of a persistent int32 holding ``frac`` (one row: no tensor per call)."""
+    arr = _ONE_FRAC.get(frac)
+    if arr is None:
+        arr = _ONE_FRAC.setdefault(frac, (ctypes.c_int32 * 1)(frac))
+    return ctypes.addressof(arr)
+
+
 def _run(lib, x: torch.Tensor, fp: FixedPoint, rounding: str, overflow: str, seed,
-         tensor_id: int, step: int, fracs: torch.Tensor | None, fix_underflow: bool | None):
+         tensor_id: int, step: int, fracs: torch.Tensor | None, fix_underflow: bool | None,
+         range_out: int | None = None):
     x = x.contiguous()
     y = torch.empty_like(x, memory_format=torch.contiguous_format)
     if fracs is None:
-        fracs = torch.tensor([fp.frac], dtype=torch.int32)
-    rows = int(fracs.numel())
+        rows, fracs_ptr = 1, _one_frac(fp.frac)
+    else:
+        rows, fracs_ptr = int(fracs.numel()), fracs.data_ptr()
     lo = -fp.max_int if (overflow == "saturate_sym" and fp.signed and fp.bits > 1) else fp.min_int
     if fix_underflow is None:
         fix_underflow = fp.frac < 0 and rounding != "nearest"
     key = dither_key(0 if seed is None else int(seed), tensor_id, step) \
         if rounding == "stochastic" else 0
     fn = lib.hostsw_fq_f32 if x.dtype == torch.float32 else lib.hostsw_fq_f64
-    rc = fn(x.data_ptr(), y.data_ptr(), rows, x.numel() // rows, fracs.data_ptr(), lo,
-            fp.max_int, _ROUNDING[rounding], int(fix_underflow), key, torch.get_num_threads())
+    rc = fn(x.data_ptr(), y.data_ptr(), rows, x.numel() // rows, fracs_ptr, lo,
+            fp.max_int, _ROUNDING[rounding], int(fix_underflow), key, torch.get_num_threads(),
+            range_out)
     if rc != 0:
         raise RuntimeError(f"fused quantizer rejected its arguments (code {rc})")
     return y
+
+
+_RANGE_OUT = threading.local()
+
+
+def _range_buffer() -> ctypes.Array:
+    out = getattr(_RANGE_OUT, "buf", None)
+    if out is None:
+        out = _RANGE_OUT.buf = (ctypes.c_double * 3)()
+    return out
+
+
+def quantize_and_range(x: torch.Tensor, fp: FixedPoint, rounding: str, overflow: str,
+                       seed: int | None, tensor_id: int, step: int
+                       ) -> tuple[torch.Tensor, float, float] | None:
+    """``try_quantize`` that also returns ``tensor_range(x)`` from the same pass, or None where the
+    kernel does not apply or x holds a NaN (then nothing is reused: the caller takes its usual
+    path). For auto-frac quantizers that quantize with the frac they expect and check it against
+    the range (one pass instead of a range pass and a quantizer pass when it holds)."""
+    x = x.detach()
+    if not _usable(x, overflow):
+        return None
+    lib = library()
+    if lib is None:
+        return None
+    out = _range_buffer()
+    y = _run(lib, x, fp, rounding, overflow, seed, tensor_id, step, None, None,
+             ctypes.addressof(out))
+    if out[2] != 0.0:
+        return None
+    return y, out[0], out[1]
+
+
+def tensor_range(x: torch.Tensor) -> tuple[float, float]:
+    """``torch.aminmax(x)`` as two Python floats (exact), in one vectorized pass where the kernel
+    applies (CPU float32/float64, the library loaded); torch's otherwise, and for tensors that
+    hold a NaN (so NaN propagates exactly as before). -0.0 and 0.0 may come out either way."""
+    x = x.detach()
+    lib = library() if (x.is_cpu and x.dtype in _DTYPES
+                        and 0 < x.numel() < _MAX_NUMEL) else None
+    if lib is not None:
+        out = _range_buffer()
+        x = x.contiguous()
+        fn = lib.hostsw_range_f32 if x.dtype == torch.float32 else lib.hostsw_range_f64
+        if fn(x.data_ptr(), x.numel(), ctypes.addressof(out), torch.get_num_threads()) == 0 \
+                and out[2] == 0.0:
+            return out[0], out[1]
+    lo, hi = torch.aminmax(x)
+    return lo.item(), hi.item()
 
 
 def try_quantize(x: torch.Tensor, fp: FixedPoint, rounding: str = "nearest",

@@ -136,7 +136,9 @@ class QuantLayerMixin:
         if bias is not None and bool(act_q.enabled) and bool(w_q.enabled):
             fp = bias_fixed_point(bias, int(act_q.frac.item()) + int(w_q.frac.item()))
             bias = _FixedPointSTE.apply(bias, fp, "nearest", "saturate", 0, 0, 0, False)
-            self.bias_fixed_point = fp  # the grid the MAC engines align the bias from
+            # the grid the MAC engines align the bias from (a plain attribute: nn.Module's
+            # __setattr__ would cost more than the bias quantization)
+            self.__dict__["bias_fixed_point"] = fp
         return xq, wq, bias
 
     @property

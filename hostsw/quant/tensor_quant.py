@@ -10,13 +10,15 @@ next to it. Both are in the ``state_dict``; a re-export reads them. The arithmet
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 from brevitas.core.bit_width.const import BitWidthStatefulConst
 from torch import nn
 
-from hostsw.fixedpoint import FixedPoint, check_rounding, frac_for_range, quantize
+from hostsw.fixedpoint import FixedPoint, check_rounding, frac_for_range, quantize_checked
 from hostsw.quant.precision import Precision
-from hostsw.quant import fused  # noqa: F401  (registers the one-pass quantize)
+from hostsw.quant import fused  # (also registers the one-pass quantize)
 
 #: bit width of a MAC layer's bias (what hls4ml's Brevitas flow expects: Int32Bias)
 BIAS_BITS = 32
@@ -28,6 +30,39 @@ def _clip_bounds(fp: FixedPoint, overflow: str) -> tuple[float, float]:
     return lo - fp.step / 2, fp.max + fp.step / 2
 
 
+@lru_cache(maxsize=4096)
+def _fixed_point(bits: int, frac: int, signed: bool) -> FixedPoint:
+    """FixedPoint(bits, frac, signed), validated once per distinct precision (per-step path)."""
+    return FixedPoint(bits, frac, signed)
+
+
+_COMPARE_DTYPES = (torch.float32, torch.float64)
+
+
+@lru_cache(maxsize=4096)
+def _clip_bounds_as(fp: FixedPoint, overflow: str, dtype: torch.dtype) -> tuple[float, float]:
+    """``_clip_bounds`` converted to ``dtype`` as torch converts a Python scalar that a
+    float32/float64 tensor is compared with, so Python floats of that dtype compare alike."""
+    lo, hi = _clip_bounds(fp, overflow)
+    return tuple(torch.tensor([lo, hi], dtype=torch.float64).to(dtype).tolist())
+
+
+def _save_clip_mask(ctx, x: torch.Tensor, fp: FixedPoint, overflow: str, clip: bool) -> None:
+    """Remember where x lay inside the grid's range (only when some value did not: ``clip``)."""
+    ctx.clip_grad = clip
+    if clip:
+        lo, hi = _clip_bounds(fp, overflow)
+        ctx.save_for_backward((x >= lo) & (x <= hi))
+
+
+def _masked_grad(ctx, g: torch.Tensor) -> torch.Tensor:
+    """The straight-through gradient, zeroed where the forward saturated."""
+    if ctx.clip_grad:
+        (inside,) = ctx.saved_tensors
+        return g * inside
+    return g
+
+
 class _FixedPointSTE(torch.autograd.Function):
     """Quantize forward; straight-through backward (zeroed where the value saturated, if clip).
 
@@ -37,19 +72,28 @@ class _FixedPointSTE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, fp: FixedPoint, rounding: str, overflow: str, seed: int, tensor_id: int,
                 step: int, clip_grad: bool):
-        y = quantize(x, fp.bits, fp.frac, fp.signed, rounding, overflow, seed, tensor_id, step)
-        if clip_grad:
-            lo, hi = _clip_bounds(fp, overflow)
-            ctx.save_for_backward((x >= lo) & (x <= hi))
-        ctx.clip_grad = clip_grad
+        y = quantize_checked(x, fp, rounding, overflow, seed, tensor_id, step)
+        _save_clip_mask(ctx, x, fp, overflow, clip_grad)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        if ctx.clip_grad:
-            (inside,) = ctx.saved_tensors
-            g = g * inside
-        return g, None, None, None, None, None, None, None
+        return _masked_grad(ctx, g), None, None, None, None, None, None, None
+
+
+class _QuantizerSTE(torch.autograd.Function):
+    """``_FixedPointSTE`` for a ``FixedPointTensorQuant``: the grid is chosen inside forward (from
+    the same pass that quantizes, see ``FixedPointTensorQuant._quantized``)."""
+
+    @staticmethod
+    def forward(ctx, x, tq: "FixedPointTensorQuant", rounding: str, overflow: str, step: int):
+        y, fp = tq._quantized(x, rounding, overflow, step)
+        _save_clip_mask(ctx, x, fp, overflow, tq._needs_clip_mask(x, fp))
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return _masked_grad(ctx, g), None, None, None, None
 
 
 class FixedPointTensorQuant(nn.Module):
@@ -113,43 +157,87 @@ class FixedPointTensorQuant(nn.Module):
 
     # --- quantization ------------------------------------------------------------------------
     def current_fixed_point(self, x: torch.Tensor) -> FixedPoint:
-        bits = self.bits
-        self._range = None
-        if bool(self.frac_auto) and (self.training or not self._frozen_in_eval):
+        # (buffers read from ``_buffers`` and ``_range`` set in ``__dict__``: nn.Module's
+        # __getattr__/__setattr__ cost more than the arithmetic of a small tensor's step)
+        buffers = self._buffers
+        bits = int(self.bit_width_impl.bit_width.item())
+        self.__dict__["_range"] = None
+        if buffers["frac_auto"].item() and (self.training or not self._frozen_in_eval):
             max_abs = 0.0
             if x.numel():
-                lo, hi = torch.aminmax(x.detach())
-                self._range = (lo, hi)  # reused by the gradient-clip test
-                max_abs = max(-float(lo), float(hi))
+                lo, hi = fused.tensor_range(x)  # torch.aminmax's numbers, as exact floats
+                self.__dict__["_range"] = (lo, hi)  # reused by the gradient-clip test
+                max_abs = max(-lo, hi)
             frac = frac_for_range(max_abs, bits, self.signed)
-            self.frac.fill_(float(frac))
-        return FixedPoint(bits, int(self.frac.item()), self.signed)
+            buffers["frac"].fill_(float(frac))
+            return _fixed_point(bits, frac, self.signed)
+        return _fixed_point(bits, int(buffers["frac"].item()), self.signed)
 
     #: activations keep the frac of the last training step in eval; weights recompute it
     _frozen_in_eval = False
-    #: (min, max) 0-d tensors of the tensor ``current_fixed_point`` last measured (or None)
-    _range: tuple[torch.Tensor, torch.Tensor] | None = None
+    #: (min, max) as Python floats of the tensor ``current_fixed_point`` last measured (or None)
+    _range: tuple[float, float] | None = None
 
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
-        if not bool(self.enabled):
+        if not self._buffers["enabled"].item():
             return x
-        fp = self.current_fixed_point(x)
         rounding = self.rounding
-        step = int(self.calls.item())
+        calls = self._buffers["calls"]
+        step = int(calls.item())
         if self.training:
-            self.calls.add_(1)
+            calls.add_(1)
         elif rounding == "stochastic":
             rounding = "nearest"  # the inference copy is deterministic
-        return _FixedPointSTE.apply(x, fp, rounding, self.overflow, self.seed, self.tensor_id,
-                                    step, self._needs_clip_mask(x, fp))
+        overflow = "saturate_sym" if self.narrow_range else "saturate"
+        if not (x.requires_grad and torch.is_grad_enabled()):
+            # nothing to differentiate (an error tensor in backward, the data, inference): the
+            # STE's forward without autograd.Function's bookkeeping
+            return self._quantized(x, rounding, overflow, step)[0]
+        return _QuantizerSTE.apply(x, self, rounding, overflow, step)
+
+    def _quantized(self, x: torch.Tensor, rounding: str, overflow: str,
+                   step: int) -> tuple[torch.Tensor, FixedPoint]:
+        """(x on the grid in force, that grid): ``quantize_checked(x, current_fixed_point(x))``.
+
+        An auto frac is usually the one of the previous step, so where the fused kernel applies
+        x is quantized with that frac in one pass that also measures x's range; the frac the range
+        gives is then checked, and only if it differs is x quantized again. The result is the same
+        either way (the first pass's output is discarded on a miss); on a hit one of the two
+        passes over x (range, quantize) is saved.
+        """
+        buffers = self._buffers
+        if (buffers["frac_auto"].item() and (self.training or not self._frozen_in_eval)
+                and x.numel()):
+            bits = int(self.bit_width_impl.bit_width.item())
+            guess = _fixed_point(bits, int(buffers["frac"].item()), self.signed)
+            got = fused.quantize_and_range(x, guess, rounding, overflow, self.seed,
+                                           self.tensor_id, step)
+            if got is not None:
+                y, lo, hi = got
+                self.__dict__["_range"] = (lo, hi)  # reused by the gradient-clip test
+                frac = frac_for_range(max(-lo, hi), bits, self.signed)
+                buffers["frac"].fill_(float(frac))
+                if frac == guess.frac:
+                    return y, guess
+                fp = _fixed_point(bits, frac, self.signed)
+                return quantize_checked(x, fp, rounding, overflow, self.seed, self.tensor_id,
+                                        step), fp
+        fp = self.current_fixed_point(x)
+        return quantize_checked(x, fp, rounding, overflow, self.seed, self.tensor_id, step), fp
 
     def _needs_clip_mask(self, x: torch.Tensor, fp: FixedPoint) -> bool:
         """One cheap min/max decides whether a gradient mask is needed at all (usually not: an
         auto frac covers the tensor's range and unsigned inputs come after a ReLU)."""
         if not self.clip_grad or not x.numel():
             return False
-        x_min, x_max = self._range if self._range is not None else torch.aminmax(x.detach())
-        lo, hi = _clip_bounds(fp, self.overflow)
+        overflow = self.overflow
+        if self._range is not None and x.dtype in _COMPARE_DTYPES:
+            # in x's dtype, as the mask compares: the bounds as torch converts them, the range
+            # as exact Python floats
+            lo, hi = _clip_bounds_as(fp, overflow, x.dtype)
+            return self._range[0] < lo or self._range[1] > hi
+        x_min, x_max = torch.aminmax(x.detach())
+        lo, hi = _clip_bounds(fp, overflow)
         return bool(x_min < lo) or bool(x_max > hi)  # in x's dtype, as the mask compares
 
     def forward(self, x: torch.Tensor):
@@ -182,9 +270,9 @@ def bias_fixed_point(bias: torch.Tensor, acc_frac: int, bits: int = BIAS_BITS) -
     """
     max_abs = 0.0
     if bias.numel():
-        lo, hi = torch.aminmax(bias.detach())
-        max_abs = max(-float(lo), float(hi))
-    return FixedPoint(bits, min(int(acc_frac), frac_for_range(max_abs, bits, True)), True)
+        lo, hi = fused.tensor_range(bias)
+        max_abs = max(-lo, hi)
+    return _fixed_point(bits, min(int(acc_frac), frac_for_range(max_abs, bits, True)), True)
 
 
 def pow2_frac_of(scale: torch.Tensor) -> int:

@@ -50,20 +50,37 @@ def compare_runs(a: Path, b: Path) -> dict:
 
 def crosscheck(cfg: TrainConfig, out: Path, backends=("csim", "reference"),
                log=None) -> dict:
-    """Train ``cfg`` once per back-end into out/<backend>; compare; write out/crosscheck.json."""
-    from hostsw.train import TrainOptions, train
+    """Train ``cfg`` once per back-end into out/<backend>; compare; write out/crosscheck.json.
+
+    Both runs are set up (data, model, controller, engine) before either trains, so a back-end
+    that cannot run this config fails in seconds, not after the other one's whole training, and
+    leaves nothing behind. (Set-up order does not matter: training draws on no global random
+    state, only on the seed's own generators.) ``seconds`` is each run's training, without its
+    set-up (data loading, the csim engine's compile)."""
+    from hostsw.train import TrainOptions
+    from hostsw.train.loop import Trainer
+    from hostsw.train.rundir import discard, start_fresh
     if len(backends) != 2 or backends[0] == backends[1]:
         raise ConfigError("crosscheck compares two different back-ends, e.g. csim reference")
     for b in backends:
         check_backend(b)
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"{out} is not empty: choose a new --out")
+    from hostsw.export import preflight
+    out = preflight.new_folder("--out", Path(out))
+    cfg.validate()
+    runs, trainers = [], {}
+    try:
+        for b in backends:
+            runs.append(start_fresh(out / b, cfg))
+            trainers[b] = Trainer(cfg, runs[-1], TrainOptions(progress=False, backend=b,
+                                                              log=log or (lambda m: None)))
+    except BaseException:
+        for run in reversed(runs):  # the second run's folder first, then the first's (and out)
+            discard(run)
+        raise
     result = {"config": cfg.name, "backends": list(backends), "runs": {}}
     for b in backends:
         t0 = time.perf_counter()
-        s = train(cfg, out / b, TrainOptions(progress=False, backend=b,
-                                             log=log or (lambda m: None)))
+        s = trainers.pop(b).fit()
         result["runs"][b] = {"seconds": time.perf_counter() - t0,
                              "test_accuracy": s["test_accuracy"],
                              "engine": {k: s["engine"][k] for k in ("calls", "macs_by_tier",

@@ -191,6 +191,13 @@ RANGES: dict[str, Range] = {
 }
 
 
+def check_epochs_flag(epochs) -> None:
+    """``--epochs N`` (also on resume, where it bypasses the config's own check)."""
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
+                               or epochs not in RANGES["epochs"]):
+        raise ConfigError(f"--epochs {epochs}: use a value in {RANGES['epochs']}")
+
+
 def check_ranges(obj, prefix: str = "") -> None:
     """Every number of a config (nested dataclasses included) is finite and, when ``RANGES``
     names its key, within range; else a one-line ConfigError naming the key."""
@@ -288,10 +295,12 @@ def apply_overrides(cfg: TrainConfig, items: list[str]) -> TrainConfig:
             raise ConfigError(f"--set {item!r}: use KEY=VALUE, e.g. controller.apply_at=epoch")
         value = _load_yaml_value(text, key)
         parts = key.split(".")
-        if parts[0] == "controller" and len(parts) == 2 and parts[1] not in ("name", "params"):
-            parts = ["controller", "params", parts[1]]
+        if parts[0] == "controller" and len(parts) >= 2 and parts[1] not in ("name", "params"):
+            parts = ["controller", "params", *parts[1:]]
         node = data
-        for p in parts[:-1]:
+        for i, p in enumerate(parts[:-1]):
+            if i >= 2 and parts[1] == "params" and p not in node:
+                node[p] = {}  # a controller parameter set key by key (controller.layers.fc1.act)
             if not isinstance(node.get(p), dict):
                 raise ConfigError(f"--set {key}: {p!r} is not a config section")
             node = node[p]
@@ -299,9 +308,33 @@ def apply_overrides(cfg: TrainConfig, items: list[str]) -> TrainConfig:
     return config_from_dict(data)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last
+    one without a word: ``model: mlp`` then ``model: lenet5`` would train lenet5)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"found duplicate key {key!r}", key_node.start_mark)
+            if isinstance(key, (str, int, float)):  # others: construct_mapping judges them
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str):
+    """YAML as the config files are read everywhere (safe, no duplicate keys)."""
+    return yaml.load(text, Loader=_StrictLoader)
+
+
 def _load_yaml_value(text: str, key: str):
     try:
-        return yaml.safe_load(text)
+        return parse_yaml(text)
     except yaml.YAMLError:
         raise ConfigError(f"--set {key}: {text!r} is not a YAML value") from None
 
@@ -316,7 +349,7 @@ def list_presets() -> list[str]:
 
 def _load_yaml(text: str, source: str) -> dict:
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

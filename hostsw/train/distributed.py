@@ -32,7 +32,11 @@ NOT_DISTRIBUTED_BACKENDS = ("board",)
 
 
 class DistributedError(HostswError, RuntimeError):
-    """Another rank died or stopped answering; the message names the checkpoint to resume."""
+    """The ranks of a run cannot go on together (a precision-state mismatch, a lost peer)."""
+
+
+class LostPeerError(DistributedError):
+    """Another rank died or stopped answering: the run stops and can be resumed."""
 
 
 @dataclass(frozen=True)
@@ -194,11 +198,17 @@ def is_comm_failure(e: BaseException) -> bool:
                 "Timed out"))))
 
 
-def lost_peer(e: BaseException) -> DistributedError:
-    why = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
-    return DistributedError(f"another process of the run stopped or stopped answering "
-                            f"({why[:160]}): resume the run directory with --resume DIR and the "
-                            "same --nproc")
+def lost_peer(e: BaseException) -> LostPeerError:
+    """One line for a collective that failed: gloo's and NCCL's texts (a source path, a port)
+    are reduced to what the user can act on."""
+    text = str(e)
+    if "timed out" in text.lower():
+        what = ("another process of the run stopped answering (no reply within the process "
+                "group's timeout, --dist-timeout)")
+    else:
+        what = "another process of the run stopped (its connection closed)"
+    return LostPeerError(f"{what}: resume the run directory with --resume DIR and the same "
+                         "--nproc")
 
 
 def _collective(fn, *args):

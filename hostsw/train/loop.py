@@ -35,9 +35,10 @@ from hostsw.runtime import ENGINE_BACKENDS, build_backend, check_backend
 from hostsw.runtime.attach import attach, layer_tiers
 from hostsw.train.batches import eval_batches, train_batches
 from hostsw.train import distributed as dist
-from hostsw.train.config import TrainConfig, config_from_dict, dump_config
+from hostsw.train.config import TrainConfig, check_epochs_flag, config_from_dict, dump_config
 from hostsw.train.optim import build_optimizer, build_scheduler, step_scheduler
-from hostsw.train.rundir import RunDir, discard, open_for_resume, start_fresh
+from hostsw.train.rundir import (RunDir, discard, open_for_resume, read_checkpoint,
+                                 start_fresh)
 
 
 @dataclass
@@ -59,6 +60,22 @@ class TrainOptions:
     verify: str | None = None
     #: called with one line per epoch (default: print to stderr)
     log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr, flush=True))
+
+    def validate(self) -> "TrainOptions":
+        """The options on their own, before any work (no run folder, no engine compile yet)."""
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads {self.threads}: use 1 or more")
+        resolve_device(self.device)
+        check_backend(self.backend)
+        if self.verify is not None:
+            check = check_backend(self.verify)
+            if self.backend == "software":
+                raise ConfigError("--verify compares two engines: use it with --backend csim (or "
+                                  "reference)")
+            if check in ("software", self.backend):
+                raise ConfigError(f"--verify {check}: name another engine back-end than "
+                                  f"--backend {self.backend} (reference, csim or board)")
+        return self
 
 
 def resolve_device(name: str) -> torch.device:
@@ -102,11 +119,9 @@ def layer_density(layers) -> dict[str, float]:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, run: RunDir, options: TrainOptions):
-        self.cfg, self.run, self.opts = cfg, run, options
+        self.cfg, self.run, self.opts = cfg, run, options.validate()
         keep_freed_memory()
         if options.threads is not None:
-            if options.threads < 1:
-                raise ConfigError(f"--threads {options.threads}: use 1 or more")
             torch.set_num_threads(options.threads)
         self.dist = dist.current()
         self.device = dist.rank_device(resolve_device(options.device), self.dist)
@@ -143,9 +158,6 @@ class Trainer:
         self.geometries: dict = {}
         if self.backend_name != "software":
             self._setup_engine(info.input_shape)
-        elif options.verify is not None:
-            raise ConfigError("--verify compares two engines: use it with --backend csim (or "
-                              "reference)")
         self.optimizer = build_optimizer(
             [*self.model.parameters(), *self.controller.parameters()], cfg.optimizer)
         self.scheduler = build_scheduler(self.optimizer, cfg.lr_schedule, cfg.epochs)
@@ -176,13 +188,9 @@ class Trainer:
         from hostsw.runtime.attach import check_model
         check_model(self.model, name)
         self.backend = build_backend(name)
-        if self.opts.verify is not None:
+        if self.opts.verify is not None:  # a valid pair (TrainOptions.validate)
             from hostsw.runtime.verify import VerifyingBackend
-            check = check_backend(self.opts.verify)
-            if check == "software" or check == name:
-                raise ConfigError(f"--verify {check}: name another engine back-end than "
-                                  f"--backend {name} (reference, csim or board)")
-            self.backend = VerifyingBackend(self.backend, build_backend(check))
+            self.backend = VerifyingBackend(self.backend, build_backend(self.opts.verify))
         self.geometries = attach(self.model, self.layers, self.backend, input_shape,
                                  dist.local_batch(self.cfg.batch_size, self.dist))
         self.board.epoch_switching = True
@@ -221,18 +229,7 @@ class Trainer:
         ``read_checkpoint``, else read here)."""
         if ck is None:
             ck = read_checkpoint(self.run)
-        was = ck.get("backend", "software")
-        now = self.backend_name
-        if was != now and not (was in ENGINE_BACKENDS and now in ENGINE_BACKENDS):
-            raise ConfigError(f"{self.run.path} was trained with --backend {was}; it cannot resume "
-                              f"on {now} (different arithmetic): resume with --backend {was}"
-                              + (" (reference, csim and board compute identical integers and "
-                                 "may replace one another)" if was in ENGINE_BACKENDS else ""))
-        was_world = ck.get("world_size", 1)
-        if was_world != self.dist.world_size:
-            raise ConfigError(f"{self.run.path} was trained with {was_world} process(es); resume "
-                              f"it with --nproc {was_world} (the error dither streams are per "
-                              "rank)")
+        check_resumable(self.run, ck, self.backend_name, self.dist.world_size)
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         if self.scheduler is not None and ck["scheduler"] is not None:
@@ -390,9 +387,6 @@ def train(cfg: TrainConfig, out: Path, options: TrainOptions | None = None) -> d
     return trainer.fit()
 
 
-#: checkpoint entries ``load_checkpoint`` needs (a file without them is not a hostsw checkpoint)
-CHECKPOINT_KEYS = ("config", "epoch", "step", "wall_time_s", "best_test_accuracy", "model",
-                   "optimizer", "scheduler", "controller", "cost_meter")
 #: config keys a resumed run may change: they alter neither the trained state nor its trajectory
 #: (eval_batch_size: eval mode uses the grids of the last training step, so only how the test
 #: pass is batched changes; data_dir: where the same dataset's files are read from; name: a
@@ -403,22 +397,6 @@ RESUME_SAFE_KEYS = ("eval_batch_size", "data_dir", "name")
 #: (final_epochs), muppet (no switch in the last epoch) and cosine plan over ``epochs``.
 HORIZON_FREE_CONTROLLERS = ("fp32", "static", "adapt")
 HORIZON_FREE_SCHEDULES = ("none", "step", "plateau")
-
-
-def read_checkpoint(run: RunDir) -> dict:
-    """checkpoint.pt as a dict, or a one-line ConfigError naming the file and the fix."""
-    path = run.checkpoint
-    fix = f"restore it from a backup, or delete it to restart {run.path} from scratch"
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # truncated, corrupt or not a torch file
-        raise ConfigError(f"cannot read {path} ({type(e).__name__}; corrupt or truncated): "
-                          f"{fix}") from None
-    missing = [k for k in CHECKPOINT_KEYS if k not in ck] if isinstance(ck, dict) else ["model"]
-    if missing or not isinstance(ck.get("config"), dict):
-        what = f"no {missing[0]!r} entry" if missing else "no config"
-        raise ConfigError(f"{path} is not a hostsw checkpoint ({what}): {fix}")
-    return ck
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -466,6 +444,31 @@ def _check_config(run: RunDir, saved: TrainConfig, cfg: TrainConfig, log) -> Non
             + f" from the edited {run.config}; the trained state is unaffected")
 
 
+def check_resumable(run: RunDir, ck: dict, backend: str, world_size: int) -> None:
+    """The checkpoint continues on this back-end and this many processes (checked before a
+    Trainer is built: a csim engine would be compiled first)."""
+    was = ck.get("backend", "software")
+    if was != backend and not (was in ENGINE_BACKENDS and backend in ENGINE_BACKENDS):
+        raise ConfigError(f"{run.path} was trained with --backend {was}; it cannot resume "
+                          f"on {backend} (different arithmetic): resume with --backend {was}"
+                          + (" (reference, csim and board compute identical integers and "
+                             "may replace one another)" if was in ENGINE_BACKENDS else ""))
+    was_world = ck.get("world_size", 1)
+    if was_world != world_size:
+        raise ConfigError(f"{run.path} was trained with {was_world} process(es); resume it with "
+                          f"--nproc {was_world} (the error dither streams are per rank)")
+
+
+def _check_metrics(run: RunDir, done: int) -> None:
+    """metrics.jsonl holds one row per trained epoch (rows after the checkpoint, from a run killed
+    before it, are dropped on resume); anything else was edited and would end in a wrong report."""
+    epochs = [r.get("epoch") if isinstance(r, dict) else None for r in read_jsonl(run.metrics)]
+    if [e for e in epochs if not (isinstance(e, int) and e > done)] != list(range(1, done + 1)):
+        raise ConfigError(f"{run.metrics} does not hold one row for each of the {done} epochs "
+                          f"{run.checkpoint} has trained: restore it from a backup, or start a "
+                          f"new run with --config {run.config} --out NEW_DIR")
+
+
 def _check_epochs(run: RunDir, saved: TrainConfig, done: int, target: int, source: str) -> None:
     if target < done:
         raise ConfigError(f"{source} {target}: {run.path} has already trained {done} epochs; use "
@@ -494,9 +497,7 @@ def resume(out: Path, options: TrainOptions | None = None, epochs: int | None = 
     trained; an accepted change is written to config.yaml (atomically) before training goes on.
     """
     options = options or TrainOptions()
-    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
-                               or epochs < 1):
-        raise ConfigError(f"--epochs {epochs}: use 1 or more")
+    check_epochs_flag(epochs)
     run = open_for_resume(out)
     cfg = run.load_config()
     ck = read_checkpoint(run) if run.checkpoint.exists() else None
@@ -508,6 +509,8 @@ def resume(out: Path, options: TrainOptions | None = None, epochs: int | None = 
             raise ConfigError(f"{run.checkpoint} holds a config this hostsw cannot read ({e}): "
                               "resume it with the hostsw version that wrote it") from None
         _check_config(run, saved, cfg, options.log)
+        check_resumable(run, ck, options.backend, dist.current().world_size)
+        _check_metrics(run, int(ck["epoch"]))
         source = "--epochs" if epochs is not None else f"{run.config} epochs:"
         _check_epochs(run, saved, int(ck["epoch"]), target, source)
         if target != saved.epochs:

@@ -17,7 +17,7 @@ import yaml
 from hostsw.errors import ConfigError
 from hostsw.io import atomic_write_text, ensure_writable_dir
 from hostsw.io.tempdirs import first_existing, remove_created_parents
-from hostsw.train.config import TrainConfig, config_from_dict, dump_config
+from hostsw.train.config import TrainConfig, config_from_dict, dump_config, parse_yaml
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class RunDir:
         if not self.config.is_file():
             raise ConfigError(f"{self.path} is not a hostsw run directory (no config.yaml)")
         try:
-            data = yaml.safe_load(self.config.read_text())
+            data = parse_yaml(self.config.read_text())
         except yaml.YAMLError as e:
             raise ConfigError(f"{self.config} is not valid YAML: "
                               f"{str(getattr(e, 'problem', None) or e).splitlines()[0]}") from None
@@ -120,3 +120,26 @@ def open_for_resume(path: Path) -> RunDir:
                           f"{missing}): start a run with --preset/--config --out DIR")
     ensure_writable_dir(run.path, fix=f"make {run.path} writable (chmod u+w) to resume it")
     return run
+
+
+#: checkpoint entries a resumed or exported run needs (a file without them is not a hostsw
+#: checkpoint)
+CHECKPOINT_KEYS = ("config", "epoch", "step", "wall_time_s", "best_test_accuracy", "model",
+                   "optimizer", "scheduler", "controller", "cost_meter")
+
+
+def read_checkpoint(run: RunDir) -> dict:
+    """checkpoint.pt as a dict, or a one-line ConfigError naming the file and the fix (never
+    torch's internals: a truncated file's own message is several hundred characters)."""
+    import torch
+    path = run.checkpoint
+    fix = f"restore it from a backup, or delete it to retrain (`hostsw train --resume {run.path}`)"
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # truncated, corrupt or not a torch file
+        raise ConfigError(f"cannot read {path} (corrupt or truncated): {fix}") from None
+    missing = [k for k in CHECKPOINT_KEYS if k not in ck] if isinstance(ck, dict) else ["model"]
+    if missing or not isinstance(ck.get("config"), dict):
+        what = f"no {missing[0]!r} entry" if missing else "no config"
+        raise ConfigError(f"{path} is not a hostsw checkpoint ({what}): {fix}")
+    return ck

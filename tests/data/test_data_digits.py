@@ -1,8 +1,10 @@
 """scikit-learn digits: shapes, scaling, deterministic stratified split."""
 
+import pytest
 import torch
 
 from hostsw.data import DATASETS, digits, load_dataset
+from hostsw.errors import ConfigError
 
 
 def test_shapes_and_scaling():
@@ -21,3 +23,8 @@ def test_deterministic():
     b_train, b_test = load_dataset("digits")
     assert torch.equal(a_train.x, b_train.x) and torch.equal(a_train.y, b_train.y)
     assert torch.equal(a_test.x, b_test.x) and torch.equal(a_test.y, b_test.y)
+
+
+def test_a_data_folder_is_refused_not_ignored(tmp_path):
+    with pytest.raises(ConfigError, match="digits dataset ships with scikit-learn"):
+        load_dataset("digits", root=tmp_path)

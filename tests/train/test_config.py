@@ -101,6 +101,8 @@ def test_every_numeric_config_key_has_a_range():
     ({"name": "static", "act": [8, 200]}, "static act"),
     ({"name": "static", "grad_rounding": "up"}, "up"),
     ({"name": "static", "layers": {"fc1": {"bias": 8}}}, "static layers.fc1"),
+    ({"name": "static", "layers": {"fc1": {"act": 99}}}, "static layers.fc1.act: bits=99"),
+    ({"name": "adapt", "act": [99, 1]}, "adapt act: bits=99"),
     ({"name": "cpt", "q_min": 9, "q_max": 8}, "cpt q_min=9 > q_max=8"),
     ({"name": "cpt", "num_cycles": 0}, "cpt num_cycles=0"),
     ({"name": "progressive", "levels": [[8, 8], [4, 4]]}, "must not decrease"),
@@ -131,3 +133,28 @@ def test_exponent_floats_without_a_dot_are_numbers():
     cfg = apply_overrides(load_config("mlp-digits-static8"), ["optimizer.lr=1e-3",
                                                               "optimizer.weight_decay=5E-4"])
     assert cfg.optimizer.lr == 0.001 and cfg.optimizer.weight_decay == 0.0005
+
+
+@pytest.mark.parametrize("text,line", [
+    ("model: mlp\ndataset: digits\nmodel: lenet5\n", 3),
+    ("model: mlp\noptimizer: {lr: 0.1, lr: 0.5}\n", 2),
+])
+def test_a_key_given_twice_is_refused_not_the_last_one_kept(tmp_path, text, line):
+    """PyYAML alone keeps the last value: the first run would train lenet5 without a word."""
+    f = tmp_path / "c.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=f"at line {line}: found duplicate key"):
+        load_config(str(f))
+
+
+def test_yaml_merge_keys_may_still_be_overridden():
+    from hostsw.train.config import parse_yaml
+    assert parse_yaml("b: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 3\n")["c"] == {"x": 3, "y": 2}
+
+
+def test_set_reaches_into_a_controller_section_key_by_key():
+    from hostsw.train.config import apply_overrides
+    cfg = apply_overrides(load_config("mlp-digits-static8"), ["controller.layers.fc1.act=6"])
+    assert cfg.controller.params["layers"] == {"fc1": {"act": 6}}
+    with pytest.raises(ConfigError, match="'layrs' \\(did you mean layers\\?\\)"):
+        apply_overrides(load_config("mlp-digits-static8"), ["controller.layrs.fc1.act=6"])

@@ -62,6 +62,46 @@ def test_cli_refuses_before_launching(cli_fails):
               "--backend board cannot run distributed")
 
 
+def test_lost_peer_messages_say_what_the_user_can_act_on():
+    closed = dist.lost_peer(RuntimeError("[../gloo/transport/tcp/pair.cc:537] Read error "
+                                         "[127.0.0.1]:30367: Connection reset by peer"))
+    hung = dist.lost_peer(RuntimeError("[../gloo/transport/tcp/unbound_buffer.cc:129] Timed out "
+                                       "waiting 20000ms for send operation to complete"))
+    assert isinstance(closed, dist.LostPeerError) and isinstance(hung, dist.LostPeerError)
+    assert "stopped (its connection closed)" in str(closed) and "gloo" not in str(closed)
+    assert "stopped answering" in str(hung) and "--resume" in str(hung)
+    assert dist.is_comm_failure(RuntimeError("Connection closed by peer"))
+    assert not dist.is_comm_failure(ValueError("shape mismatch"))
+
+
+@pytest.mark.parametrize("codes, lost, line, status", [
+    # rank 1 SIGKILLed; rank 0 saw its connection close and left its reason to the launcher
+    ({0: 3, 1: -9}, {0: "another process of the run stopped (its connection closed): ..."},
+     "process 1 of 2 died (signal 9); the others stopped: continue with `hostsw train --resume "
+     "runs/x --nproc 2`", 2),
+    # rank 1 hung (SIGSTOP): rank 0 timed out, then the agent killed rank 1
+    ({0: 3, 1: -9}, {0: "another process of the run stopped answering (no reply ...): ..."},
+     "process 1 of 2 stopped answering for --dist-timeout 300 s; the others stopped", 2),
+    # rank 0 crashed with a traceback of its own
+    ({0: 1, 1: 3}, {1: "another process of the run stopped (its connection closed): ..."},
+     "2 of 2 processes failed (exit 1, 3): see their messages above", 1),
+    # a user error: rank 0 printed it, the launcher adds nothing (also when the agent
+    # SIGTERMed rank 0 after its line, once rank 1 had exited)
+    ({0: 2, 1: 2}, {}, None, 2),
+    ({0: -15, 1: 2}, {}, None, 2),
+])
+def test_launcher_prints_the_runs_one_line(capsys, codes, lost, line, status):
+    import argparse
+    from hostsw.cli_distributed import _launch_failed
+    args = argparse.Namespace(resume=None, out="runs/x", dist_timeout=None)
+    assert _launch_failed(args, 2, codes, lost) == status
+    err = capsys.readouterr().err
+    if line is None:
+        assert err == ""
+    else:
+        assert err.startswith("hostsw: error: ") and line in err and err.count("\n") == 1, err
+
+
 # --- two gloo processes on CPU ------------------------------------------------------------------
 def _env() -> dict:
     return {**os.environ, "OMP_NUM_THREADS": "1",
@@ -116,3 +156,48 @@ def test_two_processes_agree_and_resume_exactly_after_a_kill(tmp_path):
     from hostsw.train import TrainOptions, resume  # one process cannot continue a 2-rank run
     with pytest.raises(ConfigError, match="trained with 2 process"):
         resume(full, TrainOptions(device="cpu", progress=False, log=lambda s: None))
+
+
+@pytest.mark.slow
+def test_two_processes_take_the_one_process_steps(tmp_path):
+    """Same global batch, same seed: with deterministic quantization (fixed fracs, nearest
+    rounding: no dither, no range-dependent frac) the gradient of 2 processes is the 1-process
+    gradient up to float summation order, so the weights after 8 SGD steps agree to float
+    rounding. A wrong learning rate, loss scale (e.g. DDP's mean on top of ``rank_share``), a
+    shard that is not the rank's half of the global batch or an unsynced buffer moves them by
+    ~lr x gradient (1e-3..1e-2), far outside the tolerance. The expected weights come from the
+    plain 1-process loop, which has no distributed code in its path."""
+    sets = ["--epochs", "2", "--limit-train", "256", "--limit-test", "64", "--batch-size", "64",
+            "--device", "cpu", "--threads", "1", "--no-progress",
+            "--set", "controller.weight=[16,12]", "--set", "controller.act=[16,8]",
+            "--set", "controller.grad=[16,18]", "--set", "controller.grad_rounding=nearest"]
+    for n in (1, 2):
+        done = subprocess.run([sys.executable, "-m", "hostsw", "train", "--preset",
+                               "mlp-digits-static8", "--out", str(tmp_path / f"n{n}"), *sets,
+                               "--nproc", str(n)], env=_env(), capture_output=True, text=True,
+                              timeout=240)
+        assert done.returncode == 0, done.stderr[-3000:]
+    one = torch.load(tmp_path / "n1" / "checkpoint.pt", weights_only=False)
+    two = torch.load(tmp_path / "n2" / "checkpoint.pt", weights_only=False)
+    assert one["step"] == two["step"] == 8 and two["world_size"] == 2
+    for key, w in one["model"].items():
+        if w.is_floating_point():
+            torch.testing.assert_close(two["model"][key], w, rtol=0, atol=1e-6, msg=key)
+        else:
+            assert torch.equal(two["model"][key], w), key
+    m1 = [json.loads(r) for r in (tmp_path / "n1" / "metrics.jsonl").read_text().splitlines()]
+    m2 = [json.loads(r) for r in (tmp_path / "n2" / "metrics.jsonl").read_text().splitlines()]
+    for a, b in zip(m1, m2, strict=True):  # all-reduced loss/accuracy are the global batch's
+        assert (b["train_accuracy"], b["test_accuracy"]) == (a["train_accuracy"],
+                                                             a["test_accuracy"])
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+    # the steps were real: the weights moved ~1000x the tolerance from their initial values
+    from hostsw.train import Trainer, TrainOptions, load_config
+    from hostsw.train.config import apply_overrides
+    from hostsw.train.rundir import start_fresh
+    cfg = apply_overrides(load_config("mlp-digits-static8"), ["limit_train=256", "limit_test=64"])
+    init = Trainer(cfg, start_fresh(tmp_path / "init", cfg),
+                   TrainOptions(device="cpu", progress=False, log=lambda s: None)).model
+    moved = max((one["model"][k] - w).abs().max().item()
+                for k, w in init.state_dict().items() if k.endswith(("weight", "bias")))
+    assert moved > 1e-3, moved

@@ -131,3 +131,14 @@ def test_extending_a_step_schedule_run_updates_config(run_copy, capsys):
     assert "continues to 3 epochs (was 2)" in capsys.readouterr().err
     assert yaml.safe_load((run / "config.yaml").read_text())["epochs"] == 3
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("rows", ["", '{"epoch": 1, "test_accuracy": 0.5\n'])
+def test_a_metrics_log_without_the_checkpoints_epochs_is_refused_untouched(run_copy, cli_fails,
+                                                                          rows):
+    """Resumed as it was, the run ended in a summary without an accuracy and a traceback, after
+    rewriting the log (its unreadable last line was dropped as a killed run's partial row)."""
+    run = run_copy()
+    (run / "metrics.jsonl").write_text(rows)
+    cli_fails(["train", "--resume", str(run)], "does not hold one row for each of the 1 epochs")
+    assert (run / "metrics.jsonl").read_text() == rows
