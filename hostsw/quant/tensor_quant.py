@@ -160,7 +160,7 @@ class FixedPointTensorQuant(nn.Module):
         # (buffers read from ``_buffers`` and ``_range`` set in ``__dict__``: nn.Module's
         # __getattr__/__setattr__ cost more than the arithmetic of a small tensor's step)
         buffers = self._buffers
-        bits = int(self.bit_width_impl.bit_width.item())
+        bits = self.bits
         self.__dict__["_range"] = None
         if buffers["frac_auto"].item() and (self.training or not self._frozen_in_eval):
             max_abs = 0.0
@@ -188,7 +188,7 @@ class FixedPointTensorQuant(nn.Module):
             calls.add_(1)
         elif rounding == "stochastic":
             rounding = "nearest"  # the inference copy is deterministic
-        overflow = "saturate_sym" if self.narrow_range else "saturate"
+        overflow = self.overflow
         if not (x.requires_grad and torch.is_grad_enabled()):
             # nothing to differentiate (an error tensor in backward, the data, inference): the
             # STE's forward without autograd.Function's bookkeeping
@@ -208,7 +208,7 @@ class FixedPointTensorQuant(nn.Module):
         buffers = self._buffers
         if (buffers["frac_auto"].item() and (self.training or not self._frozen_in_eval)
                 and x.numel()):
-            bits = int(self.bit_width_impl.bit_width.item())
+            bits = self.bits
             guess = _fixed_point(bits, int(buffers["frac"].item()), self.signed)
             got = fused.quantize_and_range(x, guess, rounding, overflow, self.seed,
                                            self.tensor_id, step)
