@@ -21,6 +21,7 @@ float32 inputs give float32 results, which are exact while bits <= 24; use float
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Union
 
@@ -233,6 +234,19 @@ def _hw_rounding(rounding: str) -> str:
     return rounding
 
 
+def frac_is_for_range(frac: int, max_abs: float, bits: int, signed: bool = True) -> bool:
+    """``frac == frac_for_range(max_abs, bits, signed)``, in two comparisons where frac lies
+    strictly inside the frac limits (the per-step quantizers check their guess with this: it is
+    frac_for_range's definition, the largest frac at which max_abs fits). False for a
+    non-finite max_abs, which no frac holds (frac_for_range refuses it)."""
+    if not math.isfinite(max_abs):
+        return False
+    max_k = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+    if max_abs > 0.0 and max_k > 0 and -FRAC_LIMIT < frac < FRAC_LIMIT:
+        return math.ldexp(max_k, -frac) >= max_abs > math.ldexp(max_k, -frac - 1)
+    return frac == frac_for_range(max_abs, bits, signed)
+
+
 def frac_for_range(max_abs: float, bits: int, signed: bool = True) -> int:
     """Largest frac such that ``max_abs`` fits in ``bits`` bits without saturating.
 
@@ -275,7 +289,14 @@ def lowbias32(x: int) -> int:
 
 def dither_key(seed: int, tensor_id: int, step: int) -> int:
     """32-bit stream key: lowbias32(lowbias32(lowbias32(seed) ^ tensor_id) ^ step)."""
-    return lowbias32(lowbias32(lowbias32(seed) ^ (tensor_id & _M32)) ^ (step & _M32))
+    return lowbias32(_stream_base(seed, tensor_id) ^ (step & _M32))
+
+
+@lru_cache(maxsize=4096)
+def _stream_base(seed: int, tensor_id: int) -> int:
+    """The step-independent part of ``dither_key`` (computed once per tensor: every training
+    quantizer call needs a key)."""
+    return lowbias32(lowbias32(seed) ^ (tensor_id & _M32))
 
 
 def _as_int32(v: int) -> int:

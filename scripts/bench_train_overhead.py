@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Fake-quantization overhead: wall time per training epoch, fp32 vs every controller (LeNet-5/MNIST).
 
-Measured side by side in one process, epochs interleaved (fp32, static8, CPT, AdaPT, stock
-Brevitas, static8 on the pure-torch reference quantizers, fp32, ...) so machine drift hits all
-variants alike; the median epoch time per variant is reported. The stock Brevitas variant
+Measured side by side in one process: every round runs one epoch of each variant, interleaved in
+turns of a few steps (fp32, static8, static8 on the pure-torch reference quantizers, CPT, AdaPT,
+stock Brevitas, fp32, ...) so that machine drift hits all variants alike; an epoch's time is the
+sum of its own turns, and the median epoch time per variant is reported. The stock Brevitas variant
 (power-of-two Int8 weight/activation quantizers, no gradient quantization) is the reference
 point from shared/specs/toolchain.md; the reference-quantizer variant (``HOSTSW_FUSED=0``) shows
 what the one-pass quantizer (hostsw/quant/fused.py) saves. Controller hooks are timed per
@@ -98,6 +99,26 @@ def make_trainer(preset: str, limit_train: int | None, workdir: Path, stock: boo
     return trainer
 
 
+def interleaved_epochs(trainers: dict, chunk: int) -> dict[str, float]:
+    """One epoch of every trainer, run in turns of ``chunk`` steps (fp32's, static8's, ...,
+    fp32's next ``chunk``, ...): the seconds each epoch's own steps took. Epoch by epoch, a
+    shared machine's load drifts between variants (this machine's epochs of one variant ranged
+    over +-20%); turns of a few steps put every variant under the same conditions."""
+    steps = {name: tr.epoch_steps() for name, tr in trainers.items()}
+    spent = dict.fromkeys(trainers, 0.0)
+    while steps:
+        for name in list(steps):
+            with fused.use_fused(VARIANTS[name][2]):
+                t0 = time.perf_counter()
+                try:
+                    for _ in range(chunk):
+                        next(steps[name])
+                except StopIteration:
+                    del steps[name]
+                spent[name] += time.perf_counter() - t0
+    return spent
+
+
 def kernel_micro(compile_too: bool) -> list[str]:
     """ms per call of the stochastic 8-bit quantizer on conv1's error tensor (256x6x28x28): the
     reference torch passes, the fused C++ kernel and torch.compile of the reference; and of the
@@ -173,6 +194,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3, help="epochs per variant (median reported)")
     ap.add_argument("--limit-train", type=int, default=None, help="samples per epoch (default all)")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile comparison")
+    ap.add_argument("--chunk", type=int, default=5,
+                    help="steps per turn when the variants' epochs are interleaved (default 5)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads (default: torch's, one per core); 1 is the robust choice "
                          "on a busy shared machine, where every multi-threaded op waits for a core")
@@ -192,20 +215,17 @@ def main() -> int:
         hooks = HookTimer(trainers[ADAPT].controller)
         cpt_hooks = HookTimer(trainers[CPT].controller)
         for rep in range(args.repeats + 1):  # the first round warms up and is discarded
-            for name, tr in trainers.items():
+            for tr in trainers.values():
                 tr.epoch = rep + 1
-                hooks_before, cpt_before = hooks.seconds, cpt_hooks.seconds
-                with fused.use_fused(VARIANTS[name][2]):
-                    t0 = time.perf_counter()
-                    tr.train_epoch()
-                    dt = time.perf_counter() - t0
+            hooks_before, cpt_before = hooks.seconds, cpt_hooks.seconds
+            spent = interleaved_epochs(trainers, args.chunk)
+            for name, dt in spent.items():
                 if rep > 0:
                     times[name].append(dt)
-                    if name == ADAPT:
-                        hook_s.append(hooks.seconds - hooks_before)
-                    if name == CPT:
-                        cpt_hook_s.append(cpt_hooks.seconds - cpt_before)
                 print(f"round {rep} {name}: {dt:.2f} s", file=sys.stderr)
+            if rep > 0:
+                hook_s.append(hooks.seconds - hooks_before)
+                cpt_hook_s.append(cpt_hooks.seconds - cpt_before)
         steps = len(range(0, len(trainers[FP32].train_split), 256))
         table, parts = profile_steps(trainers)
     load_end = os.getloadavg()
@@ -218,6 +238,7 @@ def main() -> int:
         f"Command: `python scripts/bench_train_overhead.py --repeats {args.repeats}"
         + (f" --limit-train {args.limit_train}" if args.limit_train else "")
         + (f" --threads {args.threads}" if args.threads is not None else "")
+        + (f" --chunk {args.chunk}" if args.chunk != 5 else "")
         + (" --no-compile" if args.no_compile else "") + "`",
         f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch "
         f"threads, torch {torch.__version__}, CPU only (no GPU measured), {time.strftime('%Y-%m-%d %H:%M')}; "
@@ -225,7 +246,8 @@ def main() -> int:
         "other engineers' jobs ran on the same 2 cores; interleaving keeps the ratios fair).",
         f"Fused quantizer: {'built with ' + ' '.join([Path(st.compiler).name, *st.flags]) if st.available else 'unavailable: ' + st.reason}.",
         f"LeNet-5 / MNIST, batch 256, {steps} steps per epoch, median of {args.repeats} epochs "
-        "per variant, interleaved in one process.",
+        f"per variant; each round's epochs interleaved in one process in turns of {args.chunk} "
+        "steps (an epoch's time is the sum of its own turns).",
         "",
         "| variant | s / epoch | ms / step | vs fp32 | goal | epochs (s, min-max) |",
         "|---|---:|---:|---:|---|---|",

@@ -32,6 +32,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -249,34 +250,43 @@ def _usable(x: torch.Tensor, overflow: str) -> bool:
             and 0 < x.numel() < _MAX_NUMEL and not (x.requires_grad and torch.is_grad_enabled()))
 
 
-_ONE_FRAC: dict[int, ctypes.Array] = {}
-
-
+@lru_cache(maxsize=None)
 def _one_frac(frac: int) -> int:
-    """Address of a persistent int32 holding ``frac`` (one row: no tensor per call)."""
-    arr = _ONE_FRAC.get(frac)
-    if arr is None:
-        arr = _ONE_FRAC.setdefault(frac, (ctypes.c_int32 * 1)(frac))
+    """Address of a persistent int32 holding ``frac`` (one row: no tensor per call; the array
+    lives as long as the cache does)."""
+    arr = (ctypes.c_int32 * 1)(frac)
+    _ONE_FRAC.append(arr)
     return ctypes.addressof(arr)
+
+
+_ONE_FRAC: list[ctypes.Array] = []
+
+
+@lru_cache(maxsize=4096)
+def _int_bounds(fp: FixedPoint, overflow: str) -> tuple[int, int]:
+    """The saturation range of the integer codes (per call otherwise: two properties)."""
+    lo = -fp.max_int if (overflow == "saturate_sym" and fp.signed and fp.bits > 1) else fp.min_int
+    return lo, fp.max_int
 
 
 def _run(lib, x: torch.Tensor, fp: FixedPoint, rounding: str, overflow: str, seed,
          tensor_id: int, step: int, fracs: torch.Tensor | None, fix_underflow: bool | None,
          range_out: int | None = None):
-    x = x.contiguous()
-    y = torch.empty_like(x, memory_format=torch.contiguous_format)
+    if not x.is_contiguous():
+        x = x.contiguous()
+    y = torch.empty_like(x)  # (x is contiguous: so is y, with the same strides)
     if fracs is None:
         rows, fracs_ptr = 1, _one_frac(fp.frac)
     else:
         rows, fracs_ptr = int(fracs.numel()), fracs.data_ptr()
-    lo = -fp.max_int if (overflow == "saturate_sym" and fp.signed and fp.bits > 1) else fp.min_int
+    lo, hi = _int_bounds(fp, overflow)
     if fix_underflow is None:
         fix_underflow = fp.frac < 0 and rounding != "nearest"
     key = dither_key(0 if seed is None else int(seed), tensor_id, step) \
         if rounding == "stochastic" else 0
     fn = lib.hostsw_fq_f32 if x.dtype == torch.float32 else lib.hostsw_fq_f64
     rc = fn(x.data_ptr(), y.data_ptr(), rows, x.numel() // rows, fracs_ptr, lo,
-            fp.max_int, _ROUNDING[rounding], int(fix_underflow), key, torch.get_num_threads(),
+            hi, _ROUNDING[rounding], int(fix_underflow), key, torch.get_num_threads(),
             range_out)
     if rc != 0:
         raise RuntimeError(f"fused quantizer rejected its arguments (code {rc})")
@@ -300,7 +310,8 @@ def quantize_and_range(x: torch.Tensor, fp: FixedPoint, rounding: str, overflow:
     kernel does not apply or x holds a NaN (then nothing is reused: the caller takes its usual
     path). For auto-frac quantizers that quantize with the frac they expect and check it against
     the range (one pass instead of a range pass and a quantizer pass when it holds)."""
-    x = x.detach()
+    if x.requires_grad:
+        x = x.detach()
     if not _usable(x, overflow):
         return None
     lib = library()

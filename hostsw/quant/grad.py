@@ -57,7 +57,22 @@ class GradQuant(nn.Module):
         tq.frac.fill_(float(frac))
         return out
 
+    def _active(self, x: torch.Tensor) -> bool:
+        return bool(self.training and x.requires_grad and self.tensor_quant._scalars()[0])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and x.requires_grad and bool(self.tensor_quant.enabled)):
+        if not self._active(x):
             return x
         return _QuantizeGrad.apply(x, self)
+
+    def on_fresh_output(self, y: torch.Tensor) -> torch.Tensor:
+        """``forward`` for a tensor its caller has just made and hands on only through this call
+        (a layer's MAC output): the error of y is quantized by a hook on y, which costs autograd
+        about half of an extra node (same gradients: y's gradient is the returned tensor's)."""
+        if self._active(y):
+            y.register_hook(self._quantize_hook)
+        return y
+
+    def _quantize_hook(self, g: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.quantize_error(g)

@@ -20,7 +20,7 @@ from hostsw.fixedpoint import check_rounding, quantize
 from hostsw.quant.grad import GradQuant
 from hostsw.quant.injectors import AccumulatorBiasQuant, FixedPointActQuant, FixedPointWeightQuant
 from hostsw.quant.precision import TENSOR_KINDS, Precision
-from hostsw.quant.tensor_quant import FixedPointTensorQuant, _FixedPointSTE, bias_fixed_point
+from hostsw.quant.tensor_quant import FixedPointTensorQuant, quantize_bias
 
 
 class QuantLayerMixin:
@@ -48,20 +48,23 @@ class QuantLayerMixin:
         self.grad_w_quant.quantizer_name = self.grad_quant.quantizer_name
 
     def quantizer(self, kind: str) -> FixedPointTensorQuant:
+        # (looked up on every forward, so through the ``_modules`` dicts rather than
+        # nn.Module.__getattr__; Brevitas may replace a proxy's tensor_quant, so not cached)
+        m = self._modules
         if kind == "weight":
-            return self.weight_quant.tensor_quant
+            return m["weight_quant"]._modules["tensor_quant"]
         if kind == "act":
-            return self.input_quant.fused_activation_quant_proxy.tensor_quant
+            return m["input_quant"]._modules["fused_activation_quant_proxy"]._modules["tensor_quant"]
         if kind == "grad":
-            return self.grad_quant.tensor_quant
+            return m["grad_quant"]._modules["tensor_quant"]
         if kind == "grad_w":
-            return self.grad_w_quant.tensor_quant
+            return m["grad_w_quant"]._modules["tensor_quant"]
         raise KeyError(f"unknown tensor kind {kind!r}: use one of {TENSOR_KINDS} or grad_w")
 
     @property
     def bifurcated(self) -> bool:
         """True when the bwd-weight error has its own precision (``grad_w``)."""
-        return bool(self.grad_w_quant.tensor_quant.enabled)
+        return bool(self.quantizer("grad_w")._scalars()[0])
 
     def set_grad_quantizer(self, name: str) -> None:
         """ptq | psq | bhq for both error quantizers."""
@@ -71,11 +74,7 @@ class QuantLayerMixin:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.exporting:
             return self.brevitas_forward(x)
-        if self.fully_float:
-            xq, wq, bias = x, self.weight, self.bias
-        else:
-            xq, wq, bias = self._quant_operands(x)
-        return self._mac(self._op, xq, wq, bias)
+        return self._mac(self._op, *self._quant_operands(x))
 
     def _op(self, x: torch.Tensor, w: torch.Tensor, b) -> torch.Tensor:
         """The layer's plain torch MAC (conv2d or linear)."""
@@ -88,10 +87,10 @@ class QuantLayerMixin:
         if self.mac_backend is not None:
             from hostsw.runtime.function import mac_apply
             return mac_apply(self, xq, wq, bias)
-        if not (self.bifurcated and self.training):
-            return self.grad_quant(op(xq, wq, bias))
-        y_w = self.grad_w_quant(op(xq.detach(), wq, bias))
-        y_d = self.grad_quant(op(xq, wq.detach(), None))
+        if not (self.training and self.bifurcated):
+            return self.grad_quant.on_fresh_output(op(xq, wq, bias))
+        y_w = self.grad_w_quant.on_fresh_output(op(xq.detach(), wq, bias))
+        y_d = self.grad_quant.on_fresh_output(op(xq, wq.detach(), None))
         return _Join.apply(y_w, y_d)
 
     def precision(self, kind: str) -> Precision:
@@ -129,28 +128,66 @@ class QuantLayerMixin:
                             q.overflow)
 
     def _quant_operands(self, x: torch.Tensor):
+        """(input, weight, bias) as the MAC takes them: each on its grid where its quantizer is
+        on (the bias only when both are: it sits on their product's grid)."""
         act_q, w_q = self.quantizer("act"), self.quantizer("weight")
-        xq = act_q.quantize(x)
-        wq = w_q.quantize(self.weight)
-        bias = self.bias
-        if bias is not None and bool(act_q.enabled) and bool(w_q.enabled):
-            fp = bias_fixed_point(bias, int(act_q.frac.item()) + int(w_q.frac.item()))
-            bias = _FixedPointSTE.apply(bias, fp, "nearest", "saturate", 0, 0, 0, False)
+        w, bias = self._parameters["weight"], self._parameters["bias"]
+        if not (act_q._scalars()[0] and w_q._scalars()[0]):
+            return act_q.quantize(x), w_q.quantize(w), bias  # the bias stays float
+        if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad
+                                        or (bias is not None and bias.requires_grad)):
+            return _OperandsSTE.apply(x, w, bias, self, act_q, w_q)
+        return self._quantize_operands(x, w, bias, act_q, w_q, (False, False))[:3]
+
+    def _quantize_operands(self, x: torch.Tensor, w: torch.Tensor, bias, act_q, w_q, want_masks):
+        """(x, w, bias on their grids, where x and w lay inside their ranges or None): the input
+        and weight quantizers in this order, then the bias on the grid their fracs give."""
+        xq, fx, x_inside = act_q.quantize_with_mask(x, want_masks[0])
+        wq, fw, w_inside = w_q.quantize_with_mask(w, want_masks[1])
+        if bias is not None:
+            bias, fp = quantize_bias(bias, fx.frac + fw.frac)
             # the grid the MAC engines align the bias from (a plain attribute: nn.Module's
             # __setattr__ would cost more than the bias quantization)
             self.__dict__["bias_fixed_point"] = fp
-        return xq, wq, bias
+        return xq, wq, bias, x_inside, w_inside
 
     @property
     def exporting(self) -> bool:
         """Brevitas' export managers switch the quantizer proxies (not the layer) to export mode:
         then the fast path would trace plain arithmetic instead of Quant nodes."""
-        return bool(self.export_mode or self.weight_quant.export_mode)
+        return bool(self.export_mode or self._modules["weight_quant"].export_mode)
 
     def brevitas_forward(self, x: torch.Tensor) -> torch.Tensor:
         """Brevitas' own QuantLayer path (used by export; tests compare it with ``forward``)."""
         out = super().forward(x)
         return out.value if hasattr(out, "value") else out
+
+
+class _OperandsSTE(torch.autograd.Function):
+    """A layer's input, weight and bias quantizers as one autograd node (each node costs more
+    bookkeeping than quantizing a small weight): straight-through gradients, the input's and the
+    weight's zeroed where they saturated (when their quantizer clips gradients), the bias's
+    passed through (as ``_FixedPointSTE`` with ``clip_grad=False``)."""
+
+    @staticmethod
+    def forward(ctx, x, w, bias, layer: "QuantLayerMixin", act_q, w_q):
+        want = ctx.needs_input_grad[:2]
+        xq, wq, bq, x_inside, w_inside = layer._quantize_operands(x, w, bias, act_q, w_q, want)
+        ctx.masked = (x_inside is not None, w_inside is not None)
+        ctx.save_for_backward(*(m for m in (x_inside, w_inside) if m is not None))
+        # an input without gradient (the data) must not make the MAC compute one for it
+        ctx.mark_non_differentiable(*(t for t, need in zip((xq, wq, bq), ctx.needs_input_grad)
+                                      if t is not None and not need))
+        return xq, wq, bq
+
+    @staticmethod
+    def backward(ctx, gx, gw, gb):
+        masks = iter(ctx.saved_tensors)
+        if ctx.masked[0]:
+            gx = gx * next(masks)
+        if ctx.masked[1]:
+            gw = gw * next(masks)
+        return gx, gw, gb, None, None, None
 
 
 class _Join(torch.autograd.Function):

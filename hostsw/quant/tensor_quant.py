@@ -16,7 +16,8 @@ import torch
 from brevitas.core.bit_width.const import BitWidthStatefulConst
 from torch import nn
 
-from hostsw.fixedpoint import FixedPoint, check_rounding, frac_for_range, quantize_checked
+from hostsw.fixedpoint import (FRAC_LIMIT, FixedPoint, check_rounding, frac_for_range,
+                               frac_is_for_range, quantize_checked)
 from hostsw.quant.precision import Precision
 from hostsw.quant import fused  # (also registers the one-pass quantize)
 
@@ -47,12 +48,17 @@ def _clip_bounds_as(fp: FixedPoint, overflow: str, dtype: torch.dtype) -> tuple[
     return tuple(torch.tensor([lo, hi], dtype=torch.float64).to(dtype).tolist())
 
 
+def _inside_mask(x: torch.Tensor, fp: FixedPoint, overflow: str) -> torch.Tensor:
+    """Where x lies inside the grid's range (there the straight-through gradient passes)."""
+    lo, hi = _clip_bounds(fp, overflow)
+    return (x >= lo) & (x <= hi)
+
+
 def _save_clip_mask(ctx, x: torch.Tensor, fp: FixedPoint, overflow: str, clip: bool) -> None:
     """Remember where x lay inside the grid's range (only when some value did not: ``clip``)."""
     ctx.clip_grad = clip
     if clip:
-        lo, hi = _clip_bounds(fp, overflow)
-        ctx.save_for_backward((x >= lo) & (x <= hi))
+        ctx.save_for_backward(_inside_mask(x, fp, overflow))
 
 
 def _masked_grad(ctx, g: torch.Tensor) -> torch.Tensor:
@@ -122,9 +128,36 @@ class FixedPointTensorQuant(nn.Module):
         self.clip_grad = clip_grad
 
     # --- precision state ---------------------------------------------------------------------
+    def _scalars(self) -> tuple:
+        """The 0-d buffers (enabled, frac_auto, frac, calls, bit width) for the per-call path:
+        on CPU as numpy views of their memory, elsewhere the tensors themselves (both read with
+        int()/bool() and written with ``a[()] = v``). A quantizer call reads or writes these about
+        six times; a numpy access costs ~0.2 us where a torch .item()/.fill_() costs 1-5 us (the
+        upper end inside a training step, whose big tensors have pushed torch's dispatch code out
+        of the caches). Writes land in the buffers' memory, so state_dict, DDP's buffer broadcast
+        and exports see them as before. Re-made whenever a buffer tensor is replaced (.to(), a
+        module attribute set); never copied or pickled (``__getstate__``)."""
+        b = self._buffers
+        bit_width = self._modules["bit_width_impl"]._buffers["bit_width"]
+        cached = self.__dict__.get("_scalar_views")
+        if cached is not None:
+            t = cached[0]
+            if (t[0] is b["enabled"] and t[1] is b["frac_auto"] and t[2] is b["frac"]
+                    and t[3] is b["calls"] and t[4] is bit_width):
+                return cached[1]
+        tensors = (b["enabled"], b["frac_auto"], b["frac"], b["calls"], bit_width)
+        views = tuple(t.numpy() for t in tensors) if all(t.is_cpu for t in tensors) else tensors
+        self.__dict__["_scalar_views"] = (tensors, views)
+        return views
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_scalar_views", None)  # numpy views of this object's buffers, not a copy's
+        return state
+
     @property
     def bits(self) -> int:
-        return int(self.bit_width_impl.bit_width.item())
+        return int(self._scalars()[4])
 
     @property
     def overflow(self) -> str:
@@ -159,19 +192,19 @@ class FixedPointTensorQuant(nn.Module):
     def current_fixed_point(self, x: torch.Tensor) -> FixedPoint:
         # (buffers read from ``_buffers`` and ``_range`` set in ``__dict__``: nn.Module's
         # __getattr__/__setattr__ cost more than the arithmetic of a small tensor's step)
-        buffers = self._buffers
-        bits = self.bits
+        _, frac_auto, frac_buf, _, bit_width = self._scalars()
+        bits = int(bit_width)
         self.__dict__["_range"] = None
-        if buffers["frac_auto"].item() and (self.training or not self._frozen_in_eval):
+        if frac_auto and (self.training or not self._frozen_in_eval):
             max_abs = 0.0
             if x.numel():
                 lo, hi = fused.tensor_range(x)  # torch.aminmax's numbers, as exact floats
                 self.__dict__["_range"] = (lo, hi)  # reused by the gradient-clip test
                 max_abs = max(-lo, hi)
             frac = frac_for_range(max_abs, bits, self.signed)
-            buffers["frac"].fill_(float(frac))
+            frac_buf[()] = frac
             return _fixed_point(bits, frac, self.signed)
-        return _fixed_point(bits, int(buffers["frac"].item()), self.signed)
+        return _fixed_point(bits, int(frac_buf), self.signed)
 
     #: activations keep the frac of the last training step in eval; weights recompute it
     _frozen_in_eval = False
@@ -179,24 +212,43 @@ class FixedPointTensorQuant(nn.Module):
     _range: tuple[float, float] | None = None
 
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
-        if not self._buffers["enabled"].item():
+        scalars = self._scalars()
+        if not scalars[0]:
             return x
-        rounding = self.rounding
-        calls = self._buffers["calls"]
-        step = int(calls.item())
-        if self.training:
-            calls.add_(1)
-        elif rounding == "stochastic":
-            rounding = "nearest"  # the inference copy is deterministic
-        overflow = self.overflow
+        rounding, step = self._next_call(scalars)
+        overflow = "saturate_sym" if self.narrow_range else "saturate"
         if not (x.requires_grad and torch.is_grad_enabled()):
             # nothing to differentiate (an error tensor in backward, the data, inference): the
             # STE's forward without autograd.Function's bookkeeping
-            return self._quantized(x, rounding, overflow, step)[0]
+            return self._quantized(x, rounding, overflow, step, scalars)[0]
         return _QuantizerSTE.apply(x, self, rounding, overflow, step)
 
-    def _quantized(self, x: torch.Tensor, rounding: str, overflow: str,
-                   step: int) -> tuple[torch.Tensor, FixedPoint]:
+    def _next_call(self, scalars: tuple) -> tuple[str, int]:
+        """(rounding, dither step) of this application; counts it when training."""
+        rounding = self.rounding
+        calls = scalars[3]
+        step = int(calls)
+        if self.training:
+            calls[()] = step + 1
+        elif rounding == "stochastic":
+            rounding = "nearest"  # the inference copy is deterministic
+        return rounding, step
+
+    def quantize_with_mask(self, x: torch.Tensor, want_mask: bool
+                           ) -> tuple[torch.Tensor, FixedPoint, torch.Tensor | None]:
+        """``quantize`` of an enabled quantizer for a caller that runs its own autograd node
+        (hostsw.quant.layers quantizes a layer's operands in one): (x on the grid, the grid,
+        where x lay inside its range or None when all of it did or ``want_mask`` is False)."""
+        scalars = self._scalars()
+        rounding, step = self._next_call(scalars)
+        overflow = "saturate_sym" if self.narrow_range else "saturate"
+        y, fp = self._quantized(x, rounding, overflow, step, scalars)
+        mask = _inside_mask(x, fp, overflow) if want_mask and self._needs_clip_mask(x, fp) \
+            else None
+        return y, fp, mask
+
+    def _quantized(self, x: torch.Tensor, rounding: str, overflow: str, step: int,
+                   scalars: tuple | None = None) -> tuple[torch.Tensor, FixedPoint]:
         """(x on the grid in force, that grid): ``quantize_checked(x, current_fixed_point(x))``.
 
         An auto frac is usually the one of the previous step, so where the fused kernel applies
@@ -205,20 +257,20 @@ class FixedPointTensorQuant(nn.Module):
         either way (the first pass's output is discarded on a miss); on a hit one of the two
         passes over x (range, quantize) is saved.
         """
-        buffers = self._buffers
-        if (buffers["frac_auto"].item() and (self.training or not self._frozen_in_eval)
-                and x.numel()):
-            bits = self.bits
-            guess = _fixed_point(bits, int(buffers["frac"].item()), self.signed)
+        _, frac_auto, frac_buf, _, bit_width = scalars or self._scalars()
+        if frac_auto and (self.training or not self._frozen_in_eval) and x.numel():
+            bits = int(bit_width)
+            guess = _fixed_point(bits, int(frac_buf), self.signed)
             got = fused.quantize_and_range(x, guess, rounding, overflow, self.seed,
                                            self.tensor_id, step)
             if got is not None:
                 y, lo, hi = got
                 self.__dict__["_range"] = (lo, hi)  # reused by the gradient-clip test
-                frac = frac_for_range(max(-lo, hi), bits, self.signed)
-                buffers["frac"].fill_(float(frac))
-                if frac == guess.frac:
-                    return y, guess
+                max_abs = max(-lo, hi)
+                if frac_is_for_range(guess.frac, max_abs, bits, self.signed):
+                    return y, guess  # (the buffer holds it already)
+                frac = frac_for_range(max_abs, bits, self.signed)
+                frac_buf[()] = frac
                 fp = _fixed_point(bits, frac, self.signed)
                 return quantize_checked(x, fp, rounding, overflow, self.seed, self.tensor_id,
                                         step), fp
@@ -273,6 +325,20 @@ def bias_fixed_point(bias: torch.Tensor, acc_frac: int, bits: int = BIAS_BITS) -
         lo, hi = fused.tensor_range(bias)
         max_abs = max(-lo, hi)
     return _fixed_point(bits, min(int(acc_frac), frac_for_range(max_abs, bits, True)), True)
+
+
+def quantize_bias(bias: torch.Tensor, acc_frac: int) -> tuple[torch.Tensor, FixedPoint]:
+    """(bias on ``bias_fixed_point(bias, acc_frac)``, that grid), rounded to nearest. Usually
+    the accumulator grid itself (32 bits hold the bias there): then one pass quantizes with it and
+    measures the range that confirms it."""
+    acc_frac = int(acc_frac)
+    if bias.numel() and abs(acc_frac) <= FRAC_LIMIT:
+        fp = _fixed_point(BIAS_BITS, acc_frac, True)
+        got = fused.quantize_and_range(bias, fp, "nearest", "saturate", 0, 0, 0)
+        if got is not None and frac_for_range(max(-got[1], got[2]), BIAS_BITS, True) >= acc_frac:
+            return got[0], fp
+    fp = bias_fixed_point(bias, acc_frac)
+    return quantize_checked(bias, fp, "nearest", "saturate"), fp
 
 
 def pow2_frac_of(scale: torch.Tensor) -> int:

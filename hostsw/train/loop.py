@@ -252,6 +252,18 @@ class Trainer:
         return self.cfg.optimizer.l1 * sum(m.weight.abs().sum() for m in self.layers.values())
 
     def train_epoch(self) -> tuple[float, float]:
+        """One epoch: (mean training loss, training accuracy)."""
+        steps = self.epoch_steps()
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    def epoch_steps(self):
+        """``train_epoch`` one step at a time: a generator that yields after every step and
+        returns (loss, accuracy) (scripts/bench_train_overhead.py interleaves the steps of several
+        runs this way, so that a shared machine's drift hits them alike)."""
         self.model.train()
         self.board.epoch = self.epoch
         if self.backend is not None:
@@ -267,11 +279,11 @@ class Trainer:
                    disable=not (self.opts.progress and sys.stderr.isatty()))
         self.board.in_epoch = True
         try:
-            return self._run_steps(bar)
+            return (yield from self._run_steps(bar))
         finally:
             self.board.in_epoch = False
 
-    def _run_steps(self, bar) -> tuple[float, float]:
+    def _run_steps(self, bar):
         loss_sum, correct, seen = 0.0, 0, 0
         density = layer_density(self.layers)
         for x, y in bar:
@@ -305,6 +317,7 @@ class Trainer:
             seen += n
             if self.opts.progress:
                 bar.set_postfix(loss=f"{loss_value:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
+            yield
         return loss_sum / seen, correct / seen
 
     def fit(self) -> dict:

@@ -16,6 +16,7 @@ from hostsw.fixedpoint import (
     dither_key,
     dither_u32,
     frac_for_range,
+    frac_is_for_range,
     lowbias32,
     quantize,
 )
@@ -181,6 +182,28 @@ def test_frac_for_range_is_tightest():
                 q = quantize(np.array([v]), bits, f, signed, "floor", "saturate")[0]
                 if not (signed and bits == 1):
                     assert q > v - FixedPoint(bits, f, signed).step
+
+
+def test_frac_is_for_range_agrees_with_frac_for_range():
+    """The per-step guess check, brute force against frac_for_range: every bit width and
+    signedness, values from subnormal to huge and at each frac's boundary (max_int * 2**-f and
+    its neighbours), every candidate frac from 5 below to 5 above the right one and the limits."""
+    rng = np.random.default_rng(3)
+    vals = [0.0, 5e-324, 1e-300, 1e300, float("inf")] + list(10.0 ** rng.uniform(-40, 40, 60))
+    for bits in range(1, MAX_BITS + 1):
+        for signed in (True, False):
+            max_k = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+            edges = [math.ldexp(max(max_k, 1), -f) for f in (-3, 0, 7, 30)]
+            cases = vals + [g(e, d) for e in edges for d in (0.0, math.inf) for g in
+                            (lambda e, d: e, lambda e, d: math.nextafter(e, d))]
+            for v in cases:
+                if v == float("inf"):  # no frac holds it (frac_for_range refuses it)
+                    assert not any(frac_is_for_range(f, v, bits, signed) for f in (0, FRAC_LIMIT))
+                    assert not frac_is_for_range(0, float("nan"), bits, signed)
+                    continue
+                right = frac_for_range(v, bits, signed)
+                for f in {*range(right - 5, right + 6), FRAC_LIMIT, -FRAC_LIMIT}:
+                    assert frac_is_for_range(f, v, bits, signed) == (f == right), (f, v, bits)
 
 
 def test_frac_for_range_edges():

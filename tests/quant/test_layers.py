@@ -125,6 +125,42 @@ def test_activation_gradient_is_clipped_outside_range():
     assert x.grad[0, 0] != 0 and x.grad[0, 1] == 0
 
 
+@pytest.mark.parametrize("data_input", [False, True])
+def test_operand_gradients_are_hand_built_straight_through(data_input):
+    """The layer quantizes input, weight and bias in one autograd node: the gradients it gives are
+    those of plain torch ops on the quantized operands, the input's zeroed where the input
+    saturated (grid <4, 3> unsigned: inside is [-1/16, 15/8 + 1/16]); for a data input (no
+    gradient) none is computed for it."""
+    torch.manual_seed(5)
+    m = FxpConv2d(1, 2, 3, padding=1, weight_bits=5, act_bits=4, act_signed=False)
+    m.set_precision("act", Precision(4, 3))
+    m.set_precision("weight", Precision(5, 3))  # step 1/8, narrow range: +-15/8
+    m.set_precision("grad", Precision(None))  # no dither: the error reaches the MACs as is
+    with torch.no_grad():
+        m.weight.mul_(8)  # some weights beyond +-15/8: they saturate, their gradient passes
+        m.bias.copy_(torch.tensor([0.3, -2.2]))
+    x = torch.tensor([[0.5, 3.0, -0.05, 1.9], [1.94, -0.07, 0.26, 2.0],
+                      [0.0, 1.0, 1.2, 0.7], [0.1, 0.2, 5.0, -1.0]]).reshape(1, 1, 4, 4)
+    inside = torch.tensor([[1, 0, 1, 1], [0, 0, 1, 0], [1, 1, 1, 1], [1, 1, 0, 0]],
+                          dtype=torch.float32).reshape(1, 1, 4, 4)
+    g = torch.randn(1, 2, 4, 4)
+    m.train()
+    x_in = x.clone().requires_grad_(not data_input)
+    m(x_in).backward(g)
+    # by hand: the operands on their grids as leaves, the plain conv, its gradients
+    xq = quantize(x, 4, 3, False).requires_grad_()
+    wq = quantize(m.weight.detach(), 5, 3, True, overflow="saturate_sym").requires_grad_()
+    bq = quantize(m.bias.detach(), 32, 6, True).requires_grad_()  # accumulator grid: 3 + 3
+    assert m.weight.detach().abs().max() > 15 / 8
+    assert torch.equal(bq.detach(), torch.tensor([0.296875, -2.203125]))
+    torch.nn.functional.conv2d(xq, wq, bq, padding=1).backward(g)
+    assert torch.equal(m.weight.grad, wq.grad) and torch.equal(m.bias.grad, bq.grad)
+    if data_input:
+        assert x_in.grad is None
+    else:
+        assert torch.equal(x_in.grad, xq.grad * inside) and (x_in.grad != xq.grad).any()
+
+
 def test_quant_layers_lists_in_order():
     net = nn.Sequential(FxpLinear(4, 4), nn.ReLU(), FxpLinear(4, 2))
     assert list(quant_layers(net)) == ["0", "2"]

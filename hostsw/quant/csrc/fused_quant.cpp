@@ -60,10 +60,13 @@ inline bool rounds_up(double s, double fl, uint32_t h) {
 
 inline bool rounds_up(float s, float fl, uint32_t h) { return h < stochastic_threshold(s, fl); }
 
-// torch.clamp_ with scalar bounds: NaN stays NaN (both comparisons are false)
+// torch.clamp_ with scalar bounds (lo <= hi): NaN stays NaN (both comparisons are false), -0
+// stays -0. Written as two selects of the form "b < a ? b : a", which is exactly what the x86
+// min/max instructions compute (NaN in a gives a), so each compiles to one instruction.
 template <class T>
 inline T clamp(T k, T lo, T hi) {
-  return k < lo ? lo : (k > hi ? hi : k);
+  const T below_hi = hi < k ? hi : k;
+  return lo > below_hi ? lo : below_hi;
 }
 
 // min, max and "saw a NaN" of the input values (torch.aminmax's numbers; see range_segment)
@@ -135,7 +138,7 @@ constexpr int kMaxThreads = 64;
 // Below this many elements (1 MB of float32) one thread: a second one would save a few tens of
 // microseconds, and every OpenMP region waits for all its threads, which on a shared machine can
 // take a scheduler time slice.
-constexpr int64_t kParallelMin = 1 << 18;
+constexpr int64_t kParallelMin = 1 << 16;
 
 template <class T>
 int run(const T* x, T* y, int64_t rows, int64_t row_len, const int32_t* fracs, int64_t lo_i,
