@@ -117,3 +117,36 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "\r" not in err and "it/s" not in err
     assert err.count("epoch   1/1") == 1  # the one line per epoch
+
+
+def test_epoch_steps_interleaved_equal_whole_epochs(tmp_path):
+    """scripts/bench_train_overhead.py times several runs' epochs in turns of a few steps
+    (Trainer.epoch_steps): two runs interleaved step by step must end exactly where each ends
+    alone (nothing leaks between them: dither counters, precision state, random streams)."""
+    cfgs = {"static": _cfg(), "cpt": _cfg(controller={"name": "cpt", "q_min": 3, "q_max": 8,
+                                                      "grad": 8, "num_cycles": 4,
+                                                      "switch": "step"})}
+    alone, mixed = {}, {}
+    for name, cfg in cfgs.items():
+        t = Trainer(cfg, start_fresh(tmp_path / f"alone-{name}", cfg), QUIET)
+        t.controller.on_train_begin()
+        t.epoch = 1
+        alone[name] = (t.train_epoch(), t)
+        mixed[name] = Trainer(cfg, start_fresh(tmp_path / f"mixed-{name}", cfg), QUIET)
+        mixed[name].controller.on_train_begin()
+        mixed[name].epoch = 1
+    steps = {name: t.epoch_steps() for name, t in mixed.items()}
+    results, turns = {}, 0
+    while steps:
+        for name in list(steps):
+            try:
+                next(steps[name])
+                turns += 1
+            except StopIteration as done:
+                results[name] = done.value
+                del steps[name]
+    assert turns == 2 * len(range(0, len(alone["static"][1].train_split), 64))
+    for name, (totals, t) in alone.items():
+        assert results[name] == totals
+        for key, value in t.model.state_dict().items():
+            assert torch.equal(value, mixed[name].model.state_dict()[key]), (name, key)

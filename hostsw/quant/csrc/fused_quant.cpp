@@ -38,16 +38,19 @@ inline uint32_t lowbias32(uint32_t x) {
 //   * -1 < s < 0: s - floor(s) = 1 + s may round, so T = 2**32 + floor(s * 2**32) =
 //     2**32 - U with U = -floor(s * 2**32) in [1, 2**32 - 256] (exact float32 integers);
 //   * +-inf and NaN: k = floor(s) + 0 or 1 is inf or NaN whatever T is (T = 0 here; the
-//     conversion only ever sees values in [0, 2**32)).
+//     conversions only ever see values in [0, 2**32)).
+// Both candidates are converted and one is selected (one select per lane: cheaper than selecting
+// the float first, which the compiler turns into mask-register arithmetic).
 // tests/quant/test_fused.py compares this T with round_scaled's for all 2**32 float32 bit patterns.
 inline uint32_t stochastic_threshold(float s, float fl) {
-  const float a = (s - fl) * 4294967296.0f;  // >= 0 (or NaN): the conversion below floors it
-  const float b = -std::floor(s * 4294967296.0f);
   const bool neg = (s < 0.0f) & (s > -1.0f);
-  float v = neg ? b : a;
-  v = (v >= 0.0f) & (v < 4294967296.0f) ? v : 0.0f;  // NaN compares false
-  const uint32_t t = (uint32_t)v;
-  return neg ? 0u - t : t;
+  // a = f * 2**32 in [0, 2**32 - 256] except for neg (where it may be 2**32) and non-finite s
+  // (NaN); b = U in [1, 2**32 - 256] for neg. Out-of-range lanes convert 0 instead.
+  const float a = (s - fl) * 4294967296.0f;
+  const float b = -std::floor(s * 4294967296.0f);
+  const uint32_t ta = (uint32_t)(a < 4294967296.0f ? a : 0.0f);  // NaN compares false
+  const uint32_t tb = (uint32_t)(neg ? b : 0.0f);
+  return neg ? 0u - tb : ta;
 }
 
 // float64: T = floor(s * 2**32) - floor(s) * 2**32, both exact and their difference an integer in
