@@ -17,9 +17,10 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
-def _default_out(name: str) -> Path:
+def _default_out(name: str, stamp: str | None = None) -> Path:
+    """runs/<name>-<time> (``stamp``: the time every rank of a torchrun launch shares)."""
     import time
-    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path("runs") / f"{name}-{stamp or time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _train_setup(args: argparse.Namespace):
@@ -75,7 +76,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = args.run_path = Path(args.resume)
         summary = resume(out, opts, epochs=args.epochs)
     else:
-        out = args.run_path = Path(args.out) if args.out else _default_out(cfg.name)
+        out = args.run_path = Path(args.out) if args.out else \
+            _default_out(cfg.name, getattr(args, "out_stamp", None))
         summary = train(cfg, out, opts)
     acc = summary["test_accuracy"]
     cost = summary["cost"]

@@ -136,6 +136,8 @@ def _as_rank(cmd_train, args: argparse.Namespace) -> int:
     ctx = dist.init_from_env(args.device, timeout)
     try:
         try:
+            if getattr(args, "out", None) is None:  # one default run folder for all ranks
+                args.out_stamp = dist.shared_stamp(ctx)
             if ctx.is_main:
                 return cmd_train(args)
             with contextlib.redirect_stdout(io.StringIO()):

@@ -201,3 +201,30 @@ def test_two_processes_take_the_one_process_steps(tmp_path):
     moved = max((one["model"][k] - w).abs().max().item()
                 for k, w in init.state_dict().items() if k.endswith(("weight", "bias")))
     assert moved > 1e-3, moved
+
+
+@pytest.mark.slow
+def test_plain_torchrun_without_out_shares_one_default_folder(tmp_path):
+    """Under plain torchrun, without --out, every rank names the default run folder from rank
+    0's clock: one folder (runs/<name>-<time>) holds the run, not one per rank. Rank 1's clock
+    runs an hour ahead here (as on another node), so its own clock would name another folder."""
+    sitecustomize = tmp_path / "site" / "sitecustomize.py"
+    sitecustomize.parent.mkdir()
+    sitecustomize.write_text(
+        "import os, time\n"
+        "if os.environ.get('RANK') == '1':\n"
+        "    _strftime = time.strftime\n"
+        "    time.strftime = lambda fmt, t=None: _strftime(\n"
+        "        fmt, time.localtime(time.time() + 3600) if t is None else t)\n")
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join([str(sitecustomize.parent), env.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node", "2", "-m", "hostsw", "train", "--preset",
+                           "mlp-digits-static8", "--epochs", "1", "--limit-train", "128",
+                           "--limit-test", "64", "--batch-size", "64", "--device", "cpu",
+                           "--threads", "1", "--no-progress"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    folders = list((tmp_path / "runs").iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith("mlp-digits-static8-"), folders
+    assert json.loads((folders[0] / "summary.json").read_text())["world_size"] == 2
