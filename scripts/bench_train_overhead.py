@@ -32,7 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hostsw.quant import fused  # noqa: E402
+from hostsw.errors import ConfigError  # noqa: E402
 from hostsw.train import TrainOptions, Trainer, load_config  # noqa: E402
+from hostsw.train.loop import resolve_device  # noqa: E402
 from hostsw.train.rundir import start_fresh  # noqa: E402
 from scripts.benchmarks_md import update_section  # noqa: E402
 
@@ -83,20 +85,27 @@ def stock_brevitas_lenet5() -> nn.Module:
 
 
 def make_trainer(preset: str, limit_train: int | None, workdir: Path, stock: bool = False,
-                 tag: str = ""):
+                 tag: str = "", device: str = "auto"):
     cfg = load_config(preset)
     cfg.limit_train = limit_train
     cfg.limit_test = 1000
     trainer = Trainer(cfg, start_fresh(workdir / (preset + ("-stock" if stock else "") + tag), cfg),
-                      TrainOptions(progress=False, log=lambda s: None))
+                      TrainOptions(device=device, progress=False, log=lambda s: None))
     if stock:
-        trainer.model = stock_brevitas_lenet5()
+        # (the loop steps ``trainer.net``: the model, or its DDP wrapper in a distributed run)
+        trainer.model = trainer.net = stock_brevitas_lenet5().to(trainer.device)
         trainer.layers = {}
         trainer.optimizer = torch.optim.SGD(trainer.model.parameters(), lr=cfg.optimizer.lr,
                                             momentum=cfg.optimizer.momentum)
         trainer.meter.add_step = lambda *a, **k: None
     trainer.controller.on_train_begin()
     return trainer
+
+
+def _device_words(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"trainers on {torch.cuda.get_device_name(device)} (the kernel table: CPU)"
+    return "CPU only (no GPU measured)"
 
 
 def interleaved_epochs(trainers: dict, chunk: int) -> dict[str, float]:
@@ -106,15 +115,19 @@ def interleaved_epochs(trainers: dict, chunk: int) -> dict[str, float]:
     over +-20%); turns of a few steps put every variant under the same conditions."""
     steps = {name: tr.epoch_steps() for name, tr in trainers.items()}
     spent = dict.fromkeys(trainers, 0.0)
+    sync = torch.cuda.synchronize if any(tr.device.type == "cuda" for tr in trainers.values()) \
+        else (lambda: None)
     while steps:
         for name in list(steps):
             with fused.use_fused(VARIANTS[name][2]):
+                sync()
                 t0 = time.perf_counter()
                 try:
                     for _ in range(chunk):
                         next(steps[name])
                 except StopIteration:
                     del steps[name]
+                sync()  # a turn ends when its GPU work has
                 spent[name] += time.perf_counter() - t0
     return spent
 
@@ -200,7 +213,14 @@ def main() -> int:
                     help="torch threads (default: torch's, one per core); 1 is the robust choice "
                          "on a busy shared machine, where every multi-threaded op waits for a core")
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    ap.add_argument("--device", default="auto",
+                    help="where the trainers run: auto (CUDA when there is one) | cpu | cuda; the "
+                         "fused kernel is CPU-only (on CUDA every variant uses torch's quantizer)")
     args = ap.parse_args()
+    try:
+        device = resolve_device(args.device)
+    except ConfigError as e:
+        ap.error(str(e))
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
@@ -210,7 +230,8 @@ def main() -> int:
     hook_s: list[float] = []
     cpt_hook_s: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        trainers = {k: make_trainer(p, args.limit_train, Path(tmp), s, tag=str(i))
+        trainers = {k: make_trainer(p, args.limit_train, Path(tmp), s, tag=str(i),
+                                    device=str(device))
                     for i, (k, (p, s, _)) in enumerate(VARIANTS.items())}
         hooks = HookTimer(trainers[ADAPT].controller)
         cpt_hooks = HookTimer(trainers[CPT].controller)
@@ -241,7 +262,7 @@ def main() -> int:
         + (f" --chunk {args.chunk}" if args.chunk != 5 else "")
         + (" --no-compile" if args.no_compile else "") + "`",
         f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch "
-        f"threads, torch {torch.__version__}, CPU only (no GPU measured), {time.strftime('%Y-%m-%d %H:%M')}; "
+        f"threads, torch {torch.__version__}, {_device_words(device)}, {time.strftime('%Y-%m-%d %H:%M')}; "
         f"load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end (shared machine: "
         "other engineers' jobs ran on the same 2 cores; interleaving keeps the ratios fair).",
         f"Fused quantizer: {'built with ' + ' '.join([Path(st.compiler).name, *st.flags]) if st.available else 'unavailable: ' + st.reason}.",
