@@ -19,8 +19,8 @@ EXIT_INTERRUPTED = 130
 
 def _default_out(name: str, stamp: str | None = None) -> Path:
     """runs/<name>-<time> (``stamp``: the time every rank of a torchrun launch shares)."""
-    import time
-    return Path("runs") / f"{name}-{stamp or time.strftime('%Y%m%d-%H%M%S')}"
+    from hostsw.train.rundir import run_stamp
+    return Path("runs") / f"{name}-{stamp or run_stamp()}"
 
 
 def _train_setup(args: argparse.Namespace):

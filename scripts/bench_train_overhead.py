@@ -217,6 +217,8 @@ def main() -> int:
                     help="where the trainers run: auto (CUDA when there is one) | cpu | cuda; the "
                          "fused kernel is CPU-only (on CUDA every variant uses torch's quantizer)")
     args = ap.parse_args()
+    if args.chunk < 1 or args.repeats < 1:
+        ap.error(f"--chunk {args.chunk} --repeats {args.repeats}: use 1 or more for each")
     try:
         device = resolve_device(args.device)
     except ConfigError as e:

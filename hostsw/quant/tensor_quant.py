@@ -216,7 +216,7 @@ class FixedPointTensorQuant(nn.Module):
         if not scalars[0]:
             return x
         rounding, step = self._next_call(scalars)
-        overflow = "saturate_sym" if self.narrow_range else "saturate"
+        overflow = self.overflow
         if not (x.requires_grad and torch.is_grad_enabled()):
             # nothing to differentiate (an error tensor in backward, the data, inference): the
             # STE's forward without autograd.Function's bookkeeping
@@ -241,7 +241,7 @@ class FixedPointTensorQuant(nn.Module):
         where x lay inside its range or None when all of it did or ``want_mask`` is False)."""
         scalars = self._scalars()
         rounding, step = self._next_call(scalars)
-        overflow = "saturate_sym" if self.narrow_range else "saturate"
+        overflow = self.overflow
         y, fp = self._quantized(x, rounding, overflow, step, scalars)
         mask = _inside_mask(x, fp, overflow) if want_mask and self._needs_clip_mask(x, fp) \
             else None

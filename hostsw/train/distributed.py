@@ -63,7 +63,8 @@ _CONTEXT = DistContext()
 def shared_stamp(ctx: DistContext) -> str:
     """Rank 0's time of day (YYYYmmdd-HHMMSS), the same string on every rank: it names the
     default run folder, which ranks reading their own clocks could name differently."""
-    stamp = [datetime.datetime.now().strftime("%Y%m%d-%H%M%S")]
+    from hostsw.train.rundir import run_stamp
+    stamp = [run_stamp()]
     if ctx.active:
         tdist.broadcast_object_list(stamp, src=0)
     return stamp[0]

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from hostsw.io import atomic_write_text, ensure_writable_dir
 from hostsw.io.tempdirs import first_existing, remove_created_parents
 from hostsw.train.config import TrainConfig, config_from_dict, dump_config, parse_yaml
 
+
+
+def run_stamp() -> str:
+    """The time of day that names a default run folder (runs/<name>-<stamp>)."""
+    return time.strftime("%Y%m%d-%H%M%S")
 
 @dataclass(frozen=True)
 class RunDir:

@@ -138,9 +138,10 @@ void segment(const T* x, T* y, int64_t begin, int64_t end, T up, T down, T lo, T
 }
 
 constexpr int kMaxThreads = 64;
-// Below this many elements (1 MB of float32) one thread: a second one would save a few tens of
+// Below this many elements (256 KB of float32) one thread: a second one would save only a few
 // microseconds, and every OpenMP region waits for all its threads, which on a shared machine can
-// take a scheduler time slice.
+// take a scheduler time slice. (Measured in LeNet-5 training: the 100 k- and 200 k-element
+// activations are quicker on two threads, 110 vs 145 and 128 vs 202 us.)
 constexpr int64_t kParallelMin = 1 << 16;
 
 template <class T>
